@@ -1,0 +1,76 @@
+"""What the driver asks of a framework backend.
+
+A backend turns a user's function of a pytree into flat float64 callables for scipy, and converts
+leaves between its framework and NumPy. The driver knows scipy; a backend knows one framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import numpy as np
+
+from ._tree import Layout, PyTree
+
+FlatValue = Callable[[np.ndarray], float]
+FlatValueAndGrad = Callable[[np.ndarray], "tuple[float, np.ndarray]"]
+FlatHessian = Callable[[np.ndarray], np.ndarray]
+FlatHvp = Callable[[np.ndarray, np.ndarray], np.ndarray]
+FlatConstraint = Callable[[np.ndarray], np.ndarray]
+FlatConstraintHvp = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+class Backend(Protocol):
+    """A framework's side of the driver. Every method is called once per `minimize` call except
+    the callables it returns, which scipy calls once per evaluation."""
+
+    #: Name used in error messages, for example "JAX" or "PyTorch".
+    name: str
+    #: True where the framework's gradient of a real function of a complex leaf is the conjugate of
+    #: d/d(real) + i d/d(imag) (JAX); False where it is that value itself (PyTorch).
+    conjugate_gradients: bool
+
+    def prepare(self, tree: PyTree) -> None:
+        """Make the tree's node types known to the layout (for example JAX-registered nodes)."""
+
+    def describe_leaf(self, leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None: ...
+
+    def to_numpy(self, leaf: Any) -> np.ndarray: ...
+
+    def restore_leaf(self, array: np.ndarray, like: Any) -> Any:
+        """A NumPy array turned into a leaf of the same kind, dtype and device as `like`."""
+        ...
+
+    def check_args(self, x0: PyTree, args: tuple) -> None:
+        """Reject inputs the backend cannot take (for example JAX tracers)."""
+
+    def precision(self, layout: Layout) -> AbstractContextManager[Any]:
+        """A context in which the evaluations run in each leaf's own precision."""
+        ...
+
+    def value(
+        self, fun: Callable, layout: Layout, args: tuple, *, complex_step: bool = False
+    ) -> FlatValue: ...
+
+    def value_and_grad(self, fun: Callable, layout: Layout, args: tuple) -> FlatValueAndGrad: ...
+
+    def value_and_user_grad(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> FlatValueAndGrad: ...
+
+    def hessian(self, fun: Callable, layout: Layout, args: tuple) -> FlatHessian: ...
+
+    def hvp(self, fun: Callable, layout: Layout, args: tuple) -> FlatHvp: ...
+
+    def constraint(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> tuple[FlatConstraint, FlatConstraint, FlatConstraintHvp]:
+        """Values, Jacobian (dense, m by n) and `v`-weighted Hessian-vector product of a
+        constraint function whose output has `out_layout`."""
+        ...
+
+    def output_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
+        """The layout of a constraint function's output at `x0`."""
+        ...

@@ -1,0 +1,474 @@
+"""The framework-neutral driver: the only module that knows scipy's methods and conventions.
+
+It validates the inputs, builds the flat layout, asks the backend for the evaluations the method
+needs, runs `scipy.optimize.minimize` on the flat float64 vector and turns the result back into
+pytrees.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import scipy.optimize as sopt
+
+from . import _constraints
+from ._backend import Backend
+from ._progress import History, make_progress
+from ._tree import Bounds, Layout, PyTree, build_layout, check_bound_order, flat_bounds
+
+
+class MethodInfo(NamedTuple):
+    """What a scipy method uses. `hessian` is what autodiff supplies when `hess` is left None:
+    "dense" (a matrix), "hvp" (Hessian-vector products) or None."""
+
+    name: str
+    gradient: bool
+    hessian: str | None
+    bounds: bool
+    constraints: bool
+
+
+_METHODS: dict[str, MethodInfo] = {
+    info.name.lower(): info
+    for info in (
+        MethodInfo("Nelder-Mead", False, None, True, False),
+        MethodInfo("Powell", False, None, True, False),
+        MethodInfo("CG", True, None, False, False),
+        MethodInfo("BFGS", True, None, False, False),
+        MethodInfo("Newton-CG", True, "hvp", False, False),
+        MethodInfo("L-BFGS-B", True, None, True, False),
+        MethodInfo("TNC", True, None, True, False),
+        MethodInfo("COBYLA", False, None, True, True),
+        MethodInfo("COBYQA", False, None, True, True),
+        MethodInfo("SLSQP", True, None, True, True),
+        MethodInfo("trust-constr", True, "hvp", True, True),
+        MethodInfo("dogleg", True, "dense", False, False),
+        MethodInfo("trust-ncg", True, "hvp", False, False),
+        MethodInfo("trust-exact", True, "dense", False, False),
+        MethodInfo("trust-krylov", True, "hvp", False, False),
+    )
+}
+_CUSTOM = MethodInfo("custom", True, None, True, True)
+#: Methods whose callback scipy calls only as `callback(xk)`.
+_LEGACY_CALLBACK = {"tnc"}
+_FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
+
+METHOD_NAMES = tuple(info.name for info in _METHODS.values())
+
+
+def normalize_method(method: Any, *, has_bounds: bool, has_constraints: bool) -> MethodInfo:
+    """scipy's method table entry for `method`; None chooses as scipy does."""
+    if method is None:
+        name = "slsqp" if has_constraints else "l-bfgs-b" if has_bounds else "bfgs"
+        return _METHODS[name]
+    if callable(method):
+        return _CUSTOM._replace(name=getattr(method, "__name__", "custom"))
+    if not isinstance(method, str):
+        raise TypeError(
+            f"`method` must be a string, a callable or None; got {type(method).__name__}."
+        )
+    try:
+        return _METHODS[method.lower()]
+    except KeyError:
+        raise ValueError(
+            f"`method` {method!r} is not a scipy.optimize.minimize method; expected one of "
+            f"{', '.join(METHOD_NAMES)}, a callable, or None."
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks.
+
+
+def _check_inputs(fun: Any, callback: Any, options: Any) -> None:
+    if not callable(fun):
+        raise TypeError(
+            f"`fun` must be callable as `fun(x, *args)`; got {type(fun).__name__}. "
+            "Pass the objective function itself."
+        )
+    if callback is not None and not callable(callback):
+        raise TypeError(
+            f"`callback` must be callable or None; got {type(callback).__name__}. Use "
+            "`callback(intermediate_result)` or the legacy `callback(xk)`."
+        )
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(
+            f"`options` must be a dict of method options; got {type(options).__name__}, for "
+            "example `options={'maxiter': 100}`."
+        )
+
+
+def _check_finite(layout: Layout, x0_flat: np.ndarray) -> None:
+    bad = np.flatnonzero(~np.isfinite(x0_flat))
+    if bad.size:
+        from ._tree import locate
+
+        path, index = locate(layout, int(bad[0]))
+        raise ValueError(
+            f"`x0` must be finite; `{path}` holds {x0_flat[bad[0]]} at element {index}. "
+            "Start from finite values."
+        )
+
+
+def _scipy_bounds(bounds: Any, layout: Layout, x0: PyTree, backend: Backend) -> sopt.Bounds | None:
+    if bounds is None:
+        return None
+    if isinstance(bounds, Bounds):
+        lb, ub = flat_bounds(bounds, layout, x0, to_numpy=backend.to_numpy)
+        return sopt.Bounds(lb, ub)
+    if not layout.is_single_array or layout.has_complex:
+        raise TypeError(
+            f"`bounds` must be a `pytree_minimize.Bounds(lb, ub)` when `x0` is a pytree; got "
+            f"{type(bounds).__name__}. scipy's `Bounds` and `(min, max)` pairs are accepted only "
+            "for a single real array `x0`."
+        )
+    if isinstance(bounds, sopt.Bounds):
+        try:
+            lb = np.broadcast_to(np.asarray(bounds.lb, dtype=np.float64), (layout.n,)).copy()
+            ub = np.broadcast_to(np.asarray(bounds.ub, dtype=np.float64), (layout.n,)).copy()
+        except ValueError:
+            raise ValueError(
+                f"`bounds` has lb of shape {np.shape(bounds.lb)} and ub of shape "
+                f"{np.shape(bounds.ub)}; each must broadcast to x0's {layout.n} elements."
+            ) from None
+        check_bound_order(lb, ub, layout)
+        return sopt.Bounds(lb, ub, keep_feasible=bounds.keep_feasible)
+    if isinstance(bounds, Sequence):
+        pairs = list(bounds)
+        if len(pairs) != layout.n or not all(len(p) == 2 for p in pairs):
+            raise ValueError(
+                f"`bounds` as a sequence must hold one `(min, max)` pair per element of `x0` "
+                f"({layout.n}); got {len(pairs)} entries."
+            )
+        lb = np.array([-np.inf if p[0] is None else p[0] for p in pairs], dtype=np.float64)
+        ub = np.array([np.inf if p[1] is None else p[1] for p in pairs], dtype=np.float64)
+        check_bound_order(lb, ub, layout)
+        return sopt.Bounds(lb, ub)
+    raise TypeError(
+        f"`bounds` must be None, `pytree_minimize.Bounds(lb, ub)`, scipy's `Bounds`, or a "
+        f"sequence of `(min, max)` pairs; got {type(bounds).__name__}."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversions between the flat vector and the user's pytrees.
+
+
+class _Trees:
+    """Turns flat vectors into pytrees of x0's leaf types and back (for user callables)."""
+
+    def __init__(self, layout: Layout, x0_leaves: list[Any], backend: Backend):
+        self.layout = layout
+        self.x0_leaves = x0_leaves
+        self.backend = backend
+
+    def tree(self, flat: np.ndarray, *, gradient: bool = False) -> PyTree:
+        arrays = self.layout.unravel(np.asarray(flat, dtype=np.float64))
+        if gradient and self.backend.conjugate_gradients:
+            arrays = [np.conj(a) if a.dtype.kind == "c" else a for a in arrays]
+        leaves = [
+            self.backend.restore_leaf(a, like)
+            for a, like in zip(arrays, self.x0_leaves, strict=True)
+        ]
+        return self.layout.unflatten(leaves)
+
+    def flat(self, tree: PyTree, *, name: str, gradient: bool = False) -> np.ndarray:
+        from ._tree import flatten
+
+        leaves, treedef = flatten(tree)
+        if treedef != self.layout.treedef:
+            raise ValueError(
+                f"`{name}` returned a pytree of structure {treedef}; expected the structure of "
+                f"`x0`, {self.layout.treedef}."
+            )
+        arrays = []
+        for spec, leaf in zip(self.layout.leaves, leaves, strict=True):
+            array = self.backend.to_numpy(leaf)
+            if array.shape != spec.shape:
+                raise ValueError(
+                    f"`{name}` returned shape {array.shape} at `{spec.path}`; expected "
+                    f"{spec.shape}."
+                )
+            if gradient and spec.dtype.kind == "c" and self.backend.conjugate_gradients:
+                array = np.conj(array)
+            arrays.append(array)
+        return self.layout.ravel(arrays)
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluations handed to scipy.
+
+
+class _Recorder:
+    """Remembers the latest evaluation, so history has `fun` and the gradient norm for methods
+    whose callback reports only `x`."""
+
+    __slots__ = ("fun", "grad")
+
+    def __init__(self) -> None:
+        self.fun: float = np.nan
+        self.grad: np.ndarray | None = None
+
+    def value(self, evaluate: Callable) -> Callable:
+        def recorded(x: np.ndarray) -> Any:
+            self.fun = value = evaluate(x)
+            return value
+
+        return recorded
+
+    def value_and_grad(self, evaluate: Callable) -> Callable:
+        def recorded(x: np.ndarray) -> tuple[Any, np.ndarray]:
+            self.fun, self.grad = out = evaluate(x)
+            return out
+
+        return recorded
+
+
+def _objective(
+    backend: Backend,
+    info: MethodInfo,
+    fun: Callable,
+    jac: Any,
+    layout: Layout,
+    args: tuple,
+    trees: _Trees,
+    recorder: _Recorder,
+) -> tuple[Callable, Any]:
+    """scipy's `(fun, jac)` pair for the method and the user's `jac`."""
+    if jac is True:
+        return recorder.value_and_grad(backend.value_and_user_grad(fun, layout, args)), True
+    if jac is None or jac is False:
+        if info.gradient:
+            return recorder.value_and_grad(backend.value_and_grad(fun, layout, args)), True
+        return recorder.value(backend.value(fun, layout, args)), None
+    if isinstance(jac, str):
+        if jac not in _FINITE_DIFFERENCES:
+            raise ValueError(
+                f"`jac` {jac!r} is not a finite-difference scheme; expected one of "
+                f"{', '.join(map(repr, _FINITE_DIFFERENCES))}, True, a callable, or None."
+            )
+        value = backend.value(fun, layout, args, complex_step=jac == "cs")
+        return recorder.value(value), jac
+    if callable(jac):
+
+        def user_jac(x: np.ndarray) -> np.ndarray:
+            return trees.flat(jac(trees.tree(x), *args), name="jac", gradient=True)
+
+        return recorder.value(backend.value(fun, layout, args)), user_jac
+    raise TypeError(
+        f"`jac` must be None, True, a callable, or one of {', '.join(_FINITE_DIFFERENCES)}; "
+        f"got {type(jac).__name__}."
+    )
+
+
+def _hessians(
+    backend: Backend,
+    info: MethodInfo,
+    fun: Callable,
+    hess: Any,
+    hessp: Any,
+    layout: Layout,
+    args: tuple,
+    trees: _Trees,
+) -> tuple[Any, Any]:
+    """scipy's `(hess, hessp)` pair: the user's, translated, or autodiff's where the method uses
+    second derivatives."""
+    if hessp is not None:
+        if not callable(hessp):
+            raise TypeError(
+                f"`hessp` must be callable as `hessp(x, p, *args)`; got {type(hessp).__name__}."
+            )
+        user_hessp = hessp
+
+        def flat_hessp(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+            return trees.flat(user_hessp(trees.tree(x), trees.tree(p), *args), name="hessp")
+
+        hessp = flat_hessp
+    if hess is None:
+        if info.hessian == "dense":
+            return backend.hessian(fun, layout, args), hessp
+        if info.hessian == "hvp" and hessp is None:
+            return None, backend.hvp(fun, layout, args)
+        return None, hessp
+    if isinstance(hess, sopt.HessianUpdateStrategy) or (
+        isinstance(hess, str) and hess in _FINITE_DIFFERENCES
+    ):
+        return hess, hessp
+    if callable(hess):
+        user_hess = hess
+
+        def flat_hess(x: np.ndarray) -> Any:
+            matrix = user_hess(trees.tree(x), *args)
+            if isinstance(matrix, sopt.LinearOperator):
+                return matrix
+            matrix = np.asarray(matrix, dtype=np.float64)
+            if matrix.shape != (layout.n, layout.n):
+                raise ValueError(
+                    f"`hess` returned shape {matrix.shape}; expected ({layout.n}, {layout.n}), "
+                    "the Hessian over the flat vector of `x0` (leaves in optree order)."
+                )
+            return matrix
+
+        return flat_hess, hessp
+    raise TypeError(
+        "`hess` must be None, a callable, a `HessianUpdateStrategy`, or one of "
+        f"{', '.join(_FINITE_DIFFERENCES)}; got {type(hess).__name__}."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Callbacks.
+
+
+def _wants_intermediate_result(callback: Callable) -> bool:
+    try:
+        parameters = inspect.signature(callback).parameters
+    except (TypeError, ValueError):
+        return False
+    return set(parameters) == {"intermediate_result"}
+
+
+def _callback(
+    user: Callable | None,
+    info: MethodInfo,
+    trees: _Trees,
+    history: History,
+    recorder: _Recorder,
+) -> Callable:
+    """The callback handed to scipy: records history and progress, then calls the user's with
+    pytrees in place of flat vectors."""
+    new_style = user is not None and _wants_intermediate_result(user)
+
+    def record(x: np.ndarray, result: Any) -> None:
+        fun = getattr(result, "fun", None) if result is not None else None
+        grad = getattr(result, "jac", None) if result is not None else None
+        if fun is None:
+            fun = recorder.fun
+        if grad is None or np.shape(grad) != np.shape(x):
+            grad = recorder.grad if info.gradient else None
+        history.record(float(np.real(fun)), grad)
+
+    def call_user(x: np.ndarray, result: Any) -> None:
+        if user is None:
+            return
+        if new_style:
+            converted = sopt.OptimizeResult(result if result is not None else {"x": x})
+            converted.x = trees.tree(x)
+            user(intermediate_result=converted)
+        elif info.name == "trust-constr":
+            user(trees.tree(x), result)
+        else:
+            user(trees.tree(x))
+
+    if info.name.lower() in _LEGACY_CALLBACK:
+
+        def legacy(xk: np.ndarray) -> None:
+            record(xk, None)
+            call_user(xk, None)
+
+        return legacy
+
+    def intermediate(intermediate_result: sopt.OptimizeResult) -> None:
+        x = intermediate_result.x
+        record(x, intermediate_result)
+        call_user(x, intermediate_result)
+
+    return intermediate
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver.
+
+
+def minimize(
+    backend: Backend,
+    fun: Callable,
+    x0: PyTree,
+    args: Any = (),
+    method: Any = None,
+    jac: Any = None,
+    hess: Any = None,
+    hessp: Any = None,
+    bounds: Any = None,
+    constraints: Any = (),
+    tol: float | None = None,
+    callback: Callable | None = None,
+    options: dict | None = None,
+    progress: Any = False,
+) -> sopt.OptimizeResult:
+    """scipy.optimize.minimize over pytrees for any backend (see `pytree_minimize.minimize`)."""
+    _check_inputs(fun, callback, options)
+    if not isinstance(args, tuple):
+        args = (args,)
+    backend.check_args(x0, args)
+    backend.prepare(x0)
+    layout = build_layout(x0, describe_leaf=backend.describe_leaf)
+    from ._tree import flatten
+
+    x0_leaves, _ = flatten(x0)
+    x0_flat = layout.ravel([backend.to_numpy(leaf) for leaf in x0_leaves])
+    _check_finite(layout, x0_flat)
+
+    constraint_list = _constraints.as_list(constraints)
+    info = normalize_method(
+        method, has_bounds=bounds is not None, has_constraints=bool(constraint_list)
+    )
+    if bounds is not None:
+        backend.prepare(bounds)
+    scipy_bounds = _scipy_bounds(bounds, layout, x0, backend)
+    if scipy_bounds is not None and not info.bounds:
+        raise ValueError(
+            f"`bounds` were given, but method {info.name!r} does not take bounds; use one of "
+            f"{', '.join(i.name for i in _METHODS.values() if i.bounds)}."
+        )
+
+    trees = _Trees(layout, x0_leaves, backend)
+    recorder = _Recorder()
+    with backend.precision(layout):
+        scipy_fun, scipy_jac = _objective(backend, info, fun, jac, layout, args, trees, recorder)
+        scipy_hess, scipy_hessp = _hessians(backend, info, fun, hess, hessp, layout, args, trees)
+        scipy_constraints = _constraints.to_scipy(
+            constraint_list, info, backend=backend, layout=layout, x0=x0, trees=trees
+        )
+        history = History(gradient=info.gradient, bar=make_progress(progress))
+        try:
+            start = time.perf_counter()
+            history.start(start)
+            result = sopt.minimize(
+                scipy_fun,
+                x0_flat,
+                method=method if callable(method) else info.name,
+                jac=scipy_jac,
+                hess=scipy_hess,
+                hessp=scipy_hessp,
+                bounds=scipy_bounds,
+                constraints=scipy_constraints,
+                tol=tol,
+                callback=_callback(callback, info, trees, history, recorder),
+                options=options,
+            )
+        finally:
+            history.close()
+        return _result(result, trees, history, constraint_list, scipy_constraints, info)
+
+
+def _result(
+    result: sopt.OptimizeResult,
+    trees: _Trees,
+    history: History,
+    constraint_list: list,
+    scipy_constraints: Any,
+    info: MethodInfo,
+) -> sopt.OptimizeResult:
+    n = trees.layout.n
+    result.x = trees.tree(result.x)
+    jac = result.get("jac")
+    if jac is not None and np.shape(jac) == (n,):
+        result.jac = trees.tree(jac, gradient=True)
+    result.history = history.as_dict(result.get("nit"))
+    _constraints.attach_multipliers(result, constraint_list, scipy_constraints, info)
+    return result

@@ -1,0 +1,383 @@
+"""The JAX backend: one `jax.jit` per evaluation kind, unravel inside the compiled function.
+
+Each compiled function takes the flat float64 vector (and the dynamic leaves of `args`), rebuilds
+the pytree inside the trace, and returns one flat array, so an evaluation is one transfer in and one
+out however many leaves there are. Compiled functions are cached per (function, layout, static
+args), so a second `minimize` call with new values of `args` reuses the trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optree
+
+from ._tree import NAMESPACE, Layout, PyTree, build_layout
+
+# ---------------------------------------------------------------------------------------------
+# JAX-registered node types (equinox Modules, register_dataclass, flax structs) in optree.
+
+_REGISTERED: set[type] = set()
+
+
+class _JaxKeyEntry(optree.PyTreeEntry):
+    """A path entry that prints JAX's own key (`.weight`, `['a']`, `[0]`)."""
+
+    def codify(self, /, node: str = "") -> str:
+        return f"{node}{self.entry}"
+
+
+def _flatten_jax_node(node: Any) -> tuple[list[Any], Any, list[str]]:
+    keyed, treedef = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda y: y is not node)
+    children = [child for _, child in keyed]
+    entries = [jax.tree_util.keystr(path) for path, _ in keyed]
+    return children, treedef, entries
+
+
+def _unflatten_jax_node(treedef: Any, children: Any) -> Any:
+    return jax.tree_util.tree_unflatten(treedef, list(children))
+
+
+def _is_jax_node(obj: Any) -> bool:
+    if obj is None or isinstance(obj, jax.Array | np.ndarray | np.generic | float | int | complex):
+        return False
+    return not jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(obj))
+
+
+def register_jax_nodes(tree: PyTree) -> None:
+    """Register in the layout's optree namespace every node type JAX flattens and optree does not,
+    so that the tree flattens as JAX flattens it."""
+    while True:
+        unknown = {
+            type(leaf)
+            for leaf in optree.tree_leaves(tree, namespace=NAMESPACE)
+            if type(leaf) not in _REGISTERED and _is_jax_node(leaf)
+        }
+        if not unknown:
+            return
+        for cls in unknown:
+            optree.register_pytree_node(
+                cls,
+                _flatten_jax_node,
+                _unflatten_jax_node,
+                path_entry_type=_JaxKeyEntry,
+                namespace=NAMESPACE,
+            )
+            _REGISTERED.add(cls)
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaves.
+
+_DYNAMIC_ARG_TYPES = (jax.Array, np.ndarray, np.generic, float, int, complex, bool)
+
+
+def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
+    if isinstance(leaf, jax.Array | np.ndarray | np.generic):
+        return tuple(leaf.shape), np.dtype(leaf.dtype)
+    if isinstance(leaf, bool):
+        return (), np.dtype(bool)
+    if isinstance(leaf, int | float | complex):
+        return (), np.asarray(leaf).dtype
+    return None
+
+
+def to_numpy(leaf: Any) -> np.ndarray:
+    return np.asarray(leaf)
+
+
+def restore_leaf(array: np.ndarray, like: Any) -> Any:
+    if isinstance(like, jax.Array):
+        return jax.device_put(array, like.sharding)
+    if isinstance(like, np.ndarray):
+        return array
+    if isinstance(like, np.generic):
+        return array.dtype.type(array)
+    return type(like)(array.item())
+
+
+def is_traced(tree: PyTree) -> bool:
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+# ---------------------------------------------------------------------------------------------
+# Flat evaluations.
+
+
+def unravel(layout: Layout, flat: jax.Array) -> PyTree:
+    """The pytree of `flat` (traceable). A complex `flat` (complex-step differences) promotes
+    every leaf to its complex counterpart."""
+    leaves = []
+    for spec in layout.leaves:
+        segment = flat[spec.offset : spec.offset + spec.width]
+        if spec.dtype.kind == "c":
+            segment = jax.lax.complex(segment[: spec.size], segment[spec.size :])
+        dtype = jnp.result_type(spec.dtype, segment.dtype) if segment.dtype.kind == "c" else None
+        leaves.append(segment.reshape(spec.shape).astype(dtype or spec.dtype))
+    return layout.unflatten(leaves)
+
+
+def ravel(layout: Layout, tree: PyTree, *, name: str) -> jax.Array:
+    """The flat vector of a pytree like `x` (traceable); checks structure and shapes."""
+    leaves, treedef = optree.tree_flatten(tree, namespace=NAMESPACE)
+    if treedef != layout.treedef:
+        raise ValueError(
+            f"`{name}` returned a pytree of structure {treedef}; expected the structure of `x0`, "
+            f"{layout.treedef}."
+        )
+    parts = []
+    for spec, leaf in zip(layout.leaves, leaves, strict=True):
+        leaf = jnp.asarray(leaf)
+        if leaf.shape != spec.shape:
+            raise ValueError(
+                f"`{name}` returned shape {leaf.shape} at `{spec.path}`; expected {spec.shape}."
+            )
+        if spec.dtype.kind == "c":
+            # JAX's gradient of a real function of z is conj(d/dRe + i d/dIm).
+            leaf = jnp.conj(leaf)
+            parts += [jnp.real(leaf).ravel(), jnp.imag(leaf).ravel()]
+        else:
+            parts.append(jnp.real(leaf).ravel())
+    return jnp.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def scalar_output(value: Any, *, complex_ok: bool = False) -> jax.Array:
+    """Check that `fun` returned a real scalar and return it as a 0-d array."""
+    try:
+        value = jnp.asarray(value)
+    except TypeError:
+        raise TypeError(
+            f"`fun` must return a scalar; it returned a {type(value).__name__}. If it returns "
+            "`(value, gradient)`, pass `jac=True`."
+        ) from None
+    if value.size != 1:
+        raise ValueError(
+            f"`fun` must return a scalar; it returned an array of shape {value.shape}. "
+            "Reduce it, for example with `jnp.sum`."
+        )
+    if not jnp.issubdtype(value.dtype, jnp.inexact):
+        value = value.astype(float)
+    if not complex_ok and jnp.issubdtype(value.dtype, jnp.complexfloating):
+        raise TypeError(
+            "`fun` must return a real scalar; it returned a complex value. Return, for example, "
+            "`jnp.abs(z) ** 2` or `jnp.real(...)`."
+        )
+    return value.reshape(())
+
+
+def _split_args(args: tuple) -> tuple[list[Any], Any, tuple[Any, ...], list[bool]]:
+    """Split `args` into traced leaves (arrays and numbers) and static leaves (the rest)."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    dynamic_mask = [isinstance(leaf, _DYNAMIC_ARG_TYPES) for leaf in leaves]
+    dynamic = [leaf for leaf, d in zip(leaves, dynamic_mask) if d]
+    static = tuple(leaf for leaf, d in zip(leaves, dynamic_mask) if not d)
+    return dynamic, treedef, static, dynamic_mask
+
+
+def _merge_args(dynamic: list[Any], treedef: Any, static: tuple, mask: list[bool]) -> tuple:
+    dynamic_iter, static_iter = iter(dynamic), iter(static)
+    leaves = [next(dynamic_iter) if d else next(static_iter) for d in mask]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+class _Cache:
+    """Compiled functions per user function (held weakly) and per hashable key."""
+
+    def __init__(self) -> None:
+        self._weak: weakref.WeakKeyDictionary[Any, dict[Hashable, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._strong: dict[Hashable, Any] = {}
+
+    def get(self, fun: Any, key: Hashable, build: Callable[[], Any]) -> Any:
+        try:
+            table = self._weak.setdefault(fun, {})
+        except TypeError:  # not weak-referenceable: fall back to a bounded strong table
+            table = self._strong
+            key = (id(fun), key)
+            if len(table) > 256:
+                table.clear()
+        try:
+            return table[key]
+        except KeyError:
+            compiled = table[key] = build()
+            return compiled
+        except TypeError:  # unhashable static args: compile without caching
+            return build()
+
+
+_CACHE = _Cache()
+
+
+class JaxBackend:
+    """Backend for JAX (and NumPy) leaves; see :mod:`pytree_minimize._backend`."""
+
+    name = "JAX"
+    conjugate_gradients = True
+
+    prepare = staticmethod(register_jax_nodes)
+    describe_leaf = staticmethod(describe_leaf)
+    to_numpy = staticmethod(to_numpy)
+    restore_leaf = staticmethod(restore_leaf)
+
+    def check_args(self, x0: PyTree, args: tuple) -> None:
+        if is_traced(x0) or is_traced(args):
+            raise TypeError(
+                "`minimize` was called on traced values (inside `jax.jit`, `jax.vmap` or "
+                "`jax.grad`); it runs scipy on the host and cannot be traced. Use "
+                "`pytree_minimize.argmin`, its traceable and differentiable twin."
+            )
+
+    def precision(self, layout: Layout) -> contextlib.AbstractContextManager[Any]:
+        wide = any(spec.dtype.itemsize >= 8 and spec.dtype.kind == "f" for spec in layout.leaves)
+        wide |= any(spec.dtype.itemsize >= 16 for spec in layout.leaves)
+        if wide and not _x64_enabled():
+            return jax.enable_x64(True)
+        return contextlib.nullcontext()
+
+    # The compiled evaluations. `kind` names the evaluation in the cache key.
+
+    def _compile(
+        self, kind: str, fun: Callable, layout: Layout, args: tuple, body: Callable
+    ) -> tuple[Any, list[Any]]:
+        dynamic, treedef, static, mask = _split_args(args)
+
+        def build() -> Any:
+            def flat_fun(*inputs: Any) -> Any:
+                *arrays, dynamic_args = inputs
+                return body(*arrays, _merge_args(dynamic_args, treedef, static, mask))
+
+            return jax.jit(flat_fun)
+
+        key = (kind, layout.key, treedef, static, tuple(mask))
+        return _CACHE.get(fun, key, build), dynamic
+
+    def _objective(self, fun: Callable, layout: Layout, *, complex_ok: bool = False) -> Callable:
+        def objective(flat: jax.Array, args: tuple) -> jax.Array:
+            return scalar_output(fun(unravel(layout, flat), *args), complex_ok=complex_ok)
+
+        return objective
+
+    def value(
+        self, fun: Callable, layout: Layout, args: tuple, *, complex_step: bool = False
+    ) -> Callable[[np.ndarray], Any]:
+        objective = self._objective(fun, layout, complex_ok=complex_step)
+        kind = "value-cs" if complex_step else "value"
+        compiled, dynamic = self._compile(kind, fun, layout, args, objective)
+        if complex_step:
+            return lambda x: complex(compiled(x, dynamic))
+        return lambda x: float(compiled(x, dynamic))
+
+    def value_and_grad(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+        value_and_grad = jax.value_and_grad(self._objective(fun, layout))
+
+        def packed(flat: jax.Array, args: tuple) -> jax.Array:
+            value, grad = value_and_grad(flat, args)
+            return jnp.concatenate([value.astype(grad.dtype)[None], grad])
+
+        compiled, dynamic = self._compile("value_and_grad", fun, layout, args, packed)
+        return _unpack(compiled, dynamic)
+
+    def value_and_user_grad(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+        def packed(flat: jax.Array, args: tuple) -> jax.Array:
+            out = fun(unravel(layout, flat), *args)
+            if not (isinstance(out, tuple | list) and len(out) == 2):
+                raise ValueError(
+                    "`jac=True` means `fun` returns `(value, gradient)`, but it returned a "
+                    f"{type(out).__name__}. Pass `jac=None` to let autodiff compute the gradient."
+                )
+            value = scalar_output(out[0])
+            grad = ravel(layout, out[1], name="fun")
+            dtype = jnp.result_type(value.dtype, grad.dtype)
+            return jnp.concatenate([value.astype(dtype)[None], grad.astype(dtype)])
+
+        compiled, dynamic = self._compile("value_and_user_grad", fun, layout, args, packed)
+        return _unpack(compiled, dynamic)
+
+    def hessian(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        hessian = jax.hessian(self._objective(fun, layout))
+        compiled, dynamic = self._compile("hessian", fun, layout, args, hessian)
+        return lambda x: np.asarray(compiled(x, dynamic), dtype=np.float64)
+
+    def hvp(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        grad = jax.grad(self._objective(fun, layout))
+
+        def hvp(flat: jax.Array, tangent: jax.Array, args: tuple) -> jax.Array:
+            return jax.jvp(lambda y: grad(y, args), (flat,), (tangent.astype(flat.dtype),))[1]
+
+        compiled, dynamic = self._compile("hvp", fun, layout, args, hvp)
+        return lambda x, p: np.asarray(compiled(x, p, dynamic), dtype=np.float64)
+
+    # Constraints: a function of the pytree `x` returning an array or a pytree of arrays.
+
+    def output_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
+        shapes = jax.eval_shape(lambda flat: fun(unravel(layout, flat), *args), _flat_spec(layout))
+        register_jax_nodes(shapes)
+        return build_layout(
+            shapes, describe_leaf=_describe_shape, name="constraint output", allow_complex=False
+        )
+
+    def constraint(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> tuple[Callable, Callable, Callable]:
+        def values(flat: jax.Array, args: tuple) -> jax.Array:
+            out = fun(unravel(layout, flat), *args)
+            return _ravel_output(out_layout, out).astype(flat.dtype)
+
+        forward = out_layout.n >= layout.n
+        jacobian = jax.jacfwd(values) if forward else jax.jacrev(values)
+
+        def weighted_hvp(flat: jax.Array, v: jax.Array, p: jax.Array, args: tuple) -> jax.Array:
+            grad = jax.grad(lambda y: jnp.dot(values(y, args), v.astype(y.dtype)))
+            return jax.jvp(grad, (flat,), (p.astype(flat.dtype),))[1]
+
+        values_c, dynamic = self._compile("constraint", fun, layout, args, values)
+        jacobian_c, _ = self._compile(f"constraint_jac_{forward}", fun, layout, args, jacobian)
+        hvp_c, _ = self._compile("constraint_hvp", fun, layout, args, weighted_hvp)
+        return (
+            lambda x: np.asarray(values_c(x, dynamic), dtype=np.float64),
+            lambda x: np.asarray(jacobian_c(x, dynamic), dtype=np.float64),
+            lambda x, v, p: np.asarray(hvp_c(x, v, p, dynamic), dtype=np.float64),
+        )
+
+
+def _flat_spec(layout: Layout) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct((layout.n,), jnp.float64 if _x64_enabled() else float)
+
+
+def _describe_shape(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+        return tuple(leaf.shape), np.dtype(leaf.dtype)
+    return None
+
+
+def _ravel_output(out_layout: Layout, out: PyTree) -> jax.Array:
+    leaves = optree.tree_leaves(out, namespace=NAMESPACE)
+    parts = [jnp.asarray(leaf).ravel() for leaf in leaves]
+    return jnp.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _unpack(compiled: Any, dynamic: list[Any]) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
+        out = np.asarray(compiled(x, dynamic), dtype=np.float64)
+        return out[0], out[1:]
+
+    return value_and_grad
+
+
+def _x64_enabled() -> bool:
+    return bool(jax.config.read("jax_enable_x64"))

@@ -1,0 +1,73 @@
+"""Per-iteration history and the optional progress bar."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+
+def make_progress(progress: Any) -> Any:
+    """A tqdm bar for `progress=True`, the user's own tqdm instance, or None when off."""
+    if progress is False or progress is None:
+        return None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        return tqdm(desc="minimize", unit="it", leave=True)
+    if hasattr(progress, "update") and hasattr(progress, "set_postfix"):
+        return progress
+    raise TypeError(
+        f"`progress` must be True, False or a tqdm instance; got {type(progress).__name__}."
+    )
+
+
+class History:
+    """Collects `fun`, `time` and (for gradient methods) `grad_norm` once per iteration."""
+
+    def __init__(self, *, gradient: bool, bar: Any = None):
+        self.gradient = gradient
+        self.bar = bar
+        self.fun: list[float] = []
+        self.time: list[float] = []
+        self.grad_norm: list[float] = []
+        self._start = time.perf_counter()
+
+    def start(self, start: float) -> None:
+        self._start = start
+
+    def record(self, fun: float, grad: np.ndarray | None) -> None:
+        self.fun.append(fun)
+        self.time.append(time.perf_counter() - self._start)
+        norm = float(np.linalg.norm(grad)) if grad is not None else np.nan
+        if self.gradient:
+            self.grad_norm.append(norm)
+        if self.bar is not None:
+            postfix = {"fun": f"{fun:.6g}"}
+            if self.gradient:
+                postfix["|grad|"] = f"{norm:.3g}"
+            self.bar.set_postfix(postfix, refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def as_dict(self, nit: int | None) -> dict[str, list[float]]:
+        """The history, cut or padded with its last entry to `nit` iterations where scipy reports
+        `nit` (some methods call back once more or once less than they count)."""
+        history = {"fun": self.fun, "time": self.time}
+        if self.gradient:
+            history["grad_norm"] = self.grad_norm
+        if nit is None:
+            return history
+        nit = int(nit)
+        return {key: _fit(values, nit) for key, values in history.items()}
+
+
+def _fit(values: list[float], n: int) -> list[float]:
+    if len(values) >= n:
+        return values[:n]
+    filler = values[-1] if values else np.nan
+    return values + [filler] * (n - len(values))

@@ -1,0 +1,254 @@
+"""The flat-vector layout that every backend shares.
+
+scipy sees one float64 vector: the leaves of `x0` in `optree.tree_flatten` order, each raveled in
+C order, complex leaves as their real parts followed by their imaginary parts. This module holds
+that contract and nothing framework-specific: backends describe their leaves (shape and dtype) and
+convert them to NumPy; the layout does the bookkeeping, the host-side ravel and unravel, the
+broadcasting of bounds and the leaf paths used in error messages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import optree
+
+#: The optree namespace in which backends register framework-specific node types (for example
+#: JAX-registered classes), so that the global optree registry stays untouched.
+NAMESPACE = "pytree_minimize"
+
+PyTree = Any
+#: Describes a leaf as `(shape, dtype)`, or returns None for something that is not an array.
+DescribeLeaf = Callable[[Any], "tuple[tuple[int, ...], np.dtype] | None"]
+ToNumpy = Callable[[Any], np.ndarray]
+
+
+class LeafSpec(NamedTuple):
+    """One leaf's place in the flat vector."""
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    size: int
+    offset: int
+    width: int  # entries in the flat vector: `size`, or `2 * size` for a complex leaf
+
+
+class Bounds(NamedTuple):
+    """Lower and upper bounds on a pytree of parameters.
+
+    Args:
+        lb: None (unbounded below), a pytree like `x0`, or a prefix of it: a scalar or array at a
+            node bounds every leaf under that node, broadcast to each leaf's shape. `None` at a
+            node leaves that subtree unbounded. `-inf` is allowed.
+        ub: The same for the upper bound.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pytree_minimize import Bounds
+        >>> b = Bounds(lb={"w": 0.0, "b": None}, ub=1.0)
+        >>> b.ub
+        1.0
+    """
+
+    lb: PyTree = None
+    ub: PyTree = None
+
+
+def flatten(tree: PyTree) -> tuple[list[Any], optree.PyTreeSpec]:
+    """Leaves and structure of `tree` in the layout's order."""
+    return optree.tree_flatten(tree, namespace=NAMESPACE)
+
+
+def format_path(accessor: optree.PyTreeAccessor, root: str) -> str:
+    return accessor.codify(root)
+
+
+def _is_inexact(dtype: np.dtype) -> bool:
+    return dtype.kind in "fc"
+
+
+class Layout:
+    """The flat float64 layout of one pytree structure with fixed shapes and dtypes.
+
+    Args:
+        treedef: optree structure of `x0` (namespace :data:`NAMESPACE`).
+        leaves: one :class:`LeafSpec` per leaf, in flattening order.
+    """
+
+    __slots__ = ("_key", "leaves", "n", "treedef")
+
+    def __init__(self, treedef: optree.PyTreeSpec, leaves: Sequence[LeafSpec]):
+        self.treedef = treedef
+        self.leaves = tuple(leaves)
+        self.n = sum(leaf.width for leaf in self.leaves)
+        self._key = (treedef, tuple((leaf.shape, leaf.dtype.str) for leaf in self.leaves))
+
+    @property
+    def key(self) -> tuple:
+        """Hashable identity: structure, shapes and dtypes."""
+        return self._key
+
+    @property
+    def is_single_array(self) -> bool:
+        return self.treedef.num_nodes == 1 and self.treedef.num_leaves == 1
+
+    @property
+    def has_complex(self) -> bool:
+        return any(leaf.dtype.kind == "c" for leaf in self.leaves)
+
+    def unflatten(self, leaves: Sequence[Any]) -> PyTree:
+        return optree.tree_unflatten(self.treedef, leaves)
+
+    def ravel(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """Host-side ravel of NumPy leaves into a new float64 vector."""
+        flat = np.empty(self.n, dtype=np.float64)
+        for spec, array in zip(self.leaves, arrays, strict=True):
+            array = np.asarray(array)
+            if spec.dtype.kind == "c":
+                flat[spec.offset : spec.offset + spec.size] = array.real.ravel()
+                flat[spec.offset + spec.size : spec.offset + spec.width] = array.imag.ravel()
+            else:
+                flat[spec.offset : spec.offset + spec.width] = array.ravel()
+        return flat
+
+    def unravel(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Host-side unravel into NumPy arrays of each leaf's shape and dtype (new arrays)."""
+        out = []
+        for spec in self.leaves:
+            segment = flat[spec.offset : spec.offset + spec.width]
+            if spec.dtype.kind == "c":
+                values = segment[: spec.size] + 1j * segment[spec.size :]
+            else:
+                values = segment
+            out.append(np.array(values, dtype=spec.dtype).reshape(spec.shape))
+        return out
+
+
+def build_layout(
+    tree: PyTree, *, describe_leaf: DescribeLeaf, name: str = "x0", allow_complex: bool = True
+) -> Layout:
+    """Validate `tree` and return its :class:`Layout`.
+
+    Raises:
+        TypeError: a leaf that is not a floating-point (or complex) array, named by its path.
+        ValueError: a tree with no elements.
+    """
+    accessors, leaves, treedef = optree.tree_flatten_with_accessor(tree, namespace=NAMESPACE)
+    specs = []
+    offset = 0
+    for accessor, leaf in zip(accessors, leaves, strict=True):
+        path = format_path(accessor, name)
+        described = describe_leaf(leaf)
+        if described is None:
+            raise TypeError(
+                f"`{path}` is a {type(leaf).__name__}, not an array: every leaf of `{name}` must "
+                "be a floating-point array or Python float. Pass fixed values through `args`."
+            )
+        shape, dtype = described
+        dtype = np.dtype(dtype)
+        if not _is_inexact(dtype) or (dtype.kind == "c" and not allow_complex):
+            expected = "floating-point or complex" if allow_complex else "floating-point"
+            raise TypeError(
+                f"`{path}` has dtype {dtype}; every leaf of `{name}` must be {expected}. "
+                "Pass fixed (for example integer) values through `args`, or cast the leaf, "
+                "for example `x.astype(float)`."
+            )
+        size = math.prod(shape)
+        width = 2 * size if dtype.kind == "c" else size
+        specs.append(LeafSpec(path, tuple(shape), dtype, size, offset, width))
+        offset += width
+    layout = Layout(treedef, specs)
+    if layout.n == 0:
+        raise ValueError(
+            f"`{name}` has no parameters to optimise (its leaves hold 0 elements); pass a pytree "
+            "with at least one floating-point element."
+        )
+    return layout
+
+
+class _Unbounded:
+    """Stands for `None` inside a bounds tree, which optree would otherwise read as empty."""
+
+    def __repr__(self) -> str:
+        return "None"
+
+
+_UNBOUNDED = _Unbounded()
+
+
+def _bound_leaves(
+    bound: PyTree, layout: Layout, x0: PyTree, *, side: str, to_numpy: ToNumpy, fill: float
+) -> np.ndarray:
+    """One side of the bounds as a flat float64 vector."""
+    flat = np.full(layout.n, fill, dtype=np.float64)
+    if bound is None:
+        return flat
+    marked = optree.tree_map(
+        lambda v: _UNBOUNDED if v is None else v, bound, none_is_leaf=True, namespace=NAMESPACE
+    )
+    try:
+        broadcast = optree.tree_broadcast_prefix(marked, x0, namespace=NAMESPACE)
+    except ValueError as error:
+        raise ValueError(
+            f"`bounds.{side}` must be None, a scalar, or a pytree like `x0` (or a prefix of it); "
+            f"its structure does not match `x0`: {error}"
+        ) from None
+    values = optree.tree_leaves(broadcast, namespace=NAMESPACE)
+    for spec, value in zip(layout.leaves, values, strict=True):
+        if value is _UNBOUNDED:
+            continue
+        array = to_numpy(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"`bounds.{side}` at `{spec.path}` has dtype {array.dtype}; bounds must be real "
+                "numbers."
+            )
+        try:
+            array = np.broadcast_to(array.astype(np.float64), spec.shape)
+        except ValueError:
+            raise ValueError(
+                f"`bounds.{side}` at `{spec.path}` has shape {array.shape}, which does not "
+                f"broadcast to the leaf's shape {spec.shape}."
+            ) from None
+        if spec.dtype.kind == "c":
+            raise TypeError(
+                f"`bounds.{side}` bounds the complex leaf `{spec.path}`; bounds apply to real "
+                "leaves only. Split the leaf into real and imaginary parts to bound them."
+            )
+        flat[spec.offset : spec.offset + spec.width] = array.ravel()
+    return flat
+
+
+def flat_bounds(
+    bounds: Bounds, layout: Layout, x0: PyTree, *, to_numpy: ToNumpy
+) -> tuple[np.ndarray, np.ndarray]:
+    """Broadcast pytree bounds to flat `(lb, ub)` vectors and check `lb <= ub`."""
+    lb = _bound_leaves(bounds.lb, layout, x0, side="lb", to_numpy=to_numpy, fill=-np.inf)
+    ub = _bound_leaves(bounds.ub, layout, x0, side="ub", to_numpy=to_numpy, fill=np.inf)
+    check_bound_order(lb, ub, layout)
+    return lb, ub
+
+
+def check_bound_order(lb: np.ndarray, ub: np.ndarray, layout: Layout) -> None:
+    if np.isnan(lb).any() or np.isnan(ub).any():
+        raise ValueError("`bounds` contain NaN; use -inf or inf for an unbounded side.")
+    bad = np.flatnonzero(lb > ub)
+    if bad.size:
+        path, index = locate(layout, int(bad[0]))
+        raise ValueError(
+            f"`bounds` has lb > ub at `{path}` (element {index}): lb={lb[bad[0]]}, "
+            f"ub={ub[bad[0]]}. Each lower bound must not exceed its upper bound."
+        )
+
+
+def locate(layout: Layout, flat_index: int) -> tuple[str, tuple[int, ...]]:
+    """The leaf path and element index of one entry of the flat vector."""
+    for spec in layout.leaves:
+        if spec.offset <= flat_index < spec.offset + spec.width:
+            within = (flat_index - spec.offset) % max(spec.size, 1)
+            return spec.path, tuple(int(i) for i in np.unravel_index(within, spec.shape))
+    raise IndexError(flat_index)
