@@ -1,7 +1,10 @@
 """Every method of `scipy.optimize.minimize` on nested pytrees, with derivatives from autodiff."""
 
+from ._argmin import Solution, argmin
+from ._constraints import LinearConstraint
 from ._minimize import minimize
+from ._plot import plot_history
 from ._tree import Bounds
 
-__all__ = ["Bounds", "minimize"]
+__all__ = ["Bounds", "LinearConstraint", "Solution", "argmin", "minimize", "plot_history"]
 __version__ = "0.1.0"

@@ -31,6 +31,9 @@ class Backend(Protocol):
     #: True where the framework's gradient of a real function of a complex leaf is the conjugate of
     #: d/d(real) + i d/d(imag) (JAX); False where it is that value itself (PyTorch).
     conjugate_gradients: bool
+    #: False for a backend without autodiff (NumPy): with `jac=None` and `hess=None` the driver
+    #: leaves derivatives to scipy (finite differences) instead of asking the backend.
+    autodiff: bool
 
     def prepare(self, tree: PyTree) -> None:
         """Make the tree's node types known to the layout (for example JAX-registered nodes)."""

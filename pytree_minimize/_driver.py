@@ -7,6 +7,7 @@ pytrees.
 
 from __future__ import annotations
 
+import collections
 import inspect
 import time
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.optimize as sopt
+from scipy.sparse.linalg import LinearOperator
 
 from . import _constraints
 from ._backend import Backend
@@ -204,25 +206,64 @@ class _Trees:
 
 
 class _Recorder:
-    """Remembers the latest evaluation, so history has `fun` and the gradient norm for methods
-    whose callback reports only `x`."""
+    """Remembers the latest few evaluations, so history has `fun` and the gradient norm at the
+    iterate for methods whose callback reports only `x`. A single "latest" is not enough: after
+    rejecting a trial point, trust-region methods call back at the previous iterate.
 
-    __slots__ = ("fun", "grad")
+    An evaluation keeps a reference to its `x`, not a copy: every method that reads gradients
+    evaluates through scipy's `ScalarFunction`, which hands each evaluation an array of its own.
+    """
+
+    __slots__ = ("_recent", "fun", "grad")
 
     def __init__(self) -> None:
-        self.fun: float = np.nan
+        self.fun: Any = np.nan
         self.grad: np.ndarray | None = None
+        self._recent: collections.deque[list[Any]] = collections.deque(maxlen=4)
+
+    def remember(self, x: np.ndarray, fun: Any, grad: np.ndarray | None) -> None:
+        self.fun, self.grad = fun, grad
+        self._recent.append([x, fun, grad])
+
+    def _entry(self, x: np.ndarray) -> list[Any] | None:
+        for entry in reversed(self._recent):
+            seen = entry[0]
+            if seen is x or (seen.shape == x.shape and bool((seen == x).all())):
+                return entry
+        return None
+
+    def at(self, x: np.ndarray) -> tuple[Any, np.ndarray | None]:
+        """`(fun, grad)` of the evaluation at exactly `x`, else of the latest one."""
+        entry = self._entry(x)
+        return (entry[1], entry[2]) if entry is not None else (self.fun, self.grad)
 
     def value(self, evaluate: Callable) -> Callable:
         def recorded(x: np.ndarray) -> Any:
-            self.fun = value = evaluate(x)
+            value = evaluate(x)
+            if not np.iscomplexobj(x):  # complex-step points (jac='cs') are not iterates
+                self.remember(x, value, None)
             return value
+
+        return recorded
+
+    def gradient(self, evaluate: Callable) -> Callable:
+        def recorded(x: np.ndarray) -> np.ndarray:
+            grad = evaluate(x)
+            entry = self._entry(x)
+            if entry is None:
+                self.remember(x, np.nan, grad)
+            else:
+                entry[2] = grad
+            self.grad = grad
+            return grad
 
         return recorded
 
     def value_and_grad(self, evaluate: Callable) -> Callable:
         def recorded(x: np.ndarray) -> tuple[Any, np.ndarray]:
-            self.fun, self.grad = out = evaluate(x)
+            out = evaluate(x)
+            self.fun, self.grad = out
+            self._recent.append([x, *out])
             return out
 
         return recorded
@@ -242,7 +283,9 @@ def _objective(
     if jac is True:
         return recorder.value_and_grad(backend.value_and_user_grad(fun, layout, args)), True
     if jac is None or jac is False:
-        if info.gradient:
+        # Without autodiff (the NumPy port), gradient methods fall back to scipy's own finite
+        # differences, as scipy does for `jac=None`.
+        if info.gradient and backend.autodiff:
             return recorder.value_and_grad(backend.value_and_grad(fun, layout, args)), True
         return recorder.value(backend.value(fun, layout, args)), None
     if isinstance(jac, str):
@@ -258,7 +301,7 @@ def _objective(
         def user_jac(x: np.ndarray) -> np.ndarray:
             return trees.flat(jac(trees.tree(x), *args), name="jac", gradient=True)
 
-        return recorder.value(backend.value(fun, layout, args)), user_jac
+        return recorder.value(backend.value(fun, layout, args)), recorder.gradient(user_jac)
     raise TypeError(
         f"`jac` must be None, True, a callable, or one of {', '.join(_FINITE_DIFFERENCES)}; "
         f"got {type(jac).__name__}."
@@ -285,10 +328,15 @@ def _hessians(
         user_hessp = hessp
 
         def flat_hessp(x: np.ndarray, p: np.ndarray) -> np.ndarray:
-            return trees.flat(user_hessp(trees.tree(x), trees.tree(p), *args), name="hessp")
+            # A Hessian-vector product is the derivative of the gradient, so complex leaves
+            # follow the gradient's convention (conjugated for JAX).
+            product = user_hessp(trees.tree(x), trees.tree(p), *args)
+            return trees.flat(product, name="hessp", gradient=True)
 
         hessp = flat_hessp
     if hess is None:
+        if not backend.autodiff:
+            return None, hessp
         if info.hessian == "dense":
             return backend.hessian(fun, layout, args), hessp
         if info.hessian == "hvp" and hessp is None:
@@ -303,7 +351,7 @@ def _hessians(
 
         def flat_hess(x: np.ndarray) -> Any:
             matrix = user_hess(trees.tree(x), *args)
-            if isinstance(matrix, sopt.LinearOperator):
+            if isinstance(matrix, LinearOperator):
                 return matrix
             matrix = np.asarray(matrix, dtype=np.float64)
             if matrix.shape != (layout.n, layout.n):
@@ -332,6 +380,10 @@ def _wants_intermediate_result(callback: Callable) -> bool:
     return set(parameters) == {"intermediate_result"}
 
 
+def _is_gradient(grad: Any, x: np.ndarray) -> bool:
+    return isinstance(grad, np.ndarray) and grad.shape == np.shape(x)
+
+
 def _callback(
     user: Callable | None,
     info: MethodInfo,
@@ -344,12 +396,22 @@ def _callback(
     new_style = user is not None and _wants_intermediate_result(user)
 
     def record(x: np.ndarray, result: Any) -> None:
-        fun = getattr(result, "fun", None) if result is not None else None
-        grad = getattr(result, "jac", None) if result is not None else None
-        if fun is None:
-            fun = recorder.fun
-        if grad is None or np.shape(grad) != np.shape(x):
-            grad = recorder.grad if info.gradient else None
+        fun = grad = None
+        if result is not None:
+            fun = result.get("fun")
+            grad = result.get("jac")
+            if not _is_gradient(grad, x):
+                # trust-constr names the objective's gradient `grad` (its `jac` is the
+                # constraints').
+                grad = result.get("grad")
+        if not _is_gradient(grad, x):
+            grad = None
+        if fun is None or (grad is None and info.gradient):
+            seen_fun, seen_grad = recorder.at(x)
+            fun = seen_fun if fun is None else fun
+            grad = seen_grad if info.gradient else None
+        # A copy: this iterate may be reported again after a rejected trust-region step.
+        recorder.remember(np.array(x), fun, grad)
         history.record(float(np.real(fun)), grad)
 
     def call_user(x: np.ndarray, result: Any) -> None:
@@ -432,9 +494,19 @@ def minimize(
         scipy_fun, scipy_jac = _objective(backend, info, fun, jac, layout, args, trees, recorder)
         scipy_hess, scipy_hessp = _hessians(backend, info, fun, hess, hessp, layout, args, trees)
         scipy_constraints = _constraints.to_scipy(
-            constraint_list, info, backend=backend, layout=layout, x0=x0, trees=trees
+            constraint_list,
+            info,
+            backend=backend,
+            layout=layout,
+            x0=x0,
+            trees=trees,
+            bounds=scipy_bounds,
         )
-        history = History(gradient=info.gradient, bar=make_progress(progress))
+        history = History(
+            gradient=info.gradient,
+            bar=make_progress(progress),
+            owns_bar=not hasattr(progress, "update"),
+        )
         try:
             start = time.perf_counter()
             history.start(start)
@@ -467,7 +539,7 @@ def _result(
     n = trees.layout.n
     result.x = trees.tree(result.x)
     jac = result.get("jac")
-    if jac is not None and np.shape(jac) == (n,):
+    if isinstance(jac, np.ndarray) and jac.shape == (n,):
         result.jac = trees.tree(jac, gradient=True)
     result.history = history.as_dict(result.get("nit"))
     _constraints.attach_multipliers(result, constraint_list, scipy_constraints, info)

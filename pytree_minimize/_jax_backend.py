@@ -8,15 +8,17 @@ args), so a second `minimize` call with new values of `args` reuses the trace.
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import weakref
+import threading
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optree
+from jax.sharding import NamedSharding, PartitionSpec
 
 from ._tree import NAMESPACE, Layout, PyTree, build_layout
 
@@ -89,6 +91,12 @@ def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
 
 
 def to_numpy(leaf: Any) -> np.ndarray:
+    if isinstance(leaf, jax.Array) and not (leaf.is_fully_addressable or leaf.is_fully_replicated):
+        # A leaf spread over other processes' devices. Every process runs the same scipy loop, so
+        # all of them reach this collective in the same order and get the same global value.
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
     return np.asarray(leaf)
 
 
@@ -107,19 +115,85 @@ def is_traced(tree: PyTree) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# Sharded leaves and data.
+#
+# scipy's flat vector reaches the compiled evaluation replicated on every device; `unravel` puts
+# each leaf back on x0's sharding, and sharded `args` stay where they are, so the objective runs
+# SPMD over the mesh. The result comes back replicated, which every process can read.
+
+#: Per thread: x0's structure and leaf shardings, recorded by `check_args` for the evaluations
+#: compiled during the same `minimize` call.
+_PLACEMENT = threading.local()
+#: Per thread, while an evaluation is traced: the shardings `unravel` puts the leaves on.
+_TRACING = threading.local()
+
+
+class _Placement(NamedTuple):
+    leaves: tuple[Any, ...] | None  # per leaf: its sharding, or None to leave it to XLA
+    output: Any  # a replicated sharding over the mesh, or None
+
+
+def _spread(value: Any) -> Any:
+    """The sharding of a jax.Array placed over more than one device, else None."""
+    if isinstance(value, jax.Array) and len(value.sharding.device_set) > 1:
+        return value.sharding
+    return None
+
+
+def _place(leaf: jax.Array, sharding: Any) -> jax.Array:
+    """`leaf` (traced) on `sharding`: a sharding constraint for XLA, or, on a mesh with explicit
+    axes (`jax.make_mesh`'s default), a `reshard` of the array's sharded type."""
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is not None and jax.sharding.AxisType.Explicit in mesh.axis_types:
+        return jax.sharding.reshard(leaf, sharding)
+    return jax.lax.with_sharding_constraint(leaf, sharding)
+
+
+def record_placement(x0: PyTree) -> None:
+    leaves, treedef = optree.tree_flatten(x0, namespace=NAMESPACE)
+    shardings = tuple(_spread(leaf) for leaf in leaves)
+    _PLACEMENT.x0 = (treedef, shardings) if any(s is not None for s in shardings) else None
+
+
+def _placement(layout: Layout, dynamic_args: list[Any]) -> _Placement | None:
+    """Where an evaluation runs: None (one device, the common case) or over a mesh taken from
+    x0's sharded leaves or, failing those, from sharded `args`."""
+    recorded = getattr(_PLACEMENT, "x0", None)
+    leaves = recorded[1] if recorded is not None and recorded[0] == layout.treedef else None
+    spread = [s for s in leaves or () if s is not None]
+    spread = spread or [s for s in map(_spread, dynamic_args) if s is not None]
+    if not spread:
+        return None
+    mesh = getattr(spread[0], "mesh", None)
+    output = NamedSharding(mesh, PartitionSpec()) if mesh is not None else None
+    return _Placement(leaves, output)
+
+
+# ---------------------------------------------------------------------------------------------
 # Flat evaluations.
 
 
 def unravel(layout: Layout, flat: jax.Array) -> PyTree:
     """The pytree of `flat` (traceable). A complex `flat` (complex-step differences) promotes
     every leaf to its complex counterpart."""
+    # One split (whose transpose is one concatenate) rather than a slice per leaf, whose
+    # transposes would pad and add a full-length vector per leaf in the gradient.
+    widths = [spec.width for spec in layout.leaves]
+    segments = jax.lax.split(flat, widths) if len(widths) > 1 else [flat]
     leaves = []
-    for spec in layout.leaves:
-        segment = flat[spec.offset : spec.offset + spec.width]
+    for spec, segment in zip(layout.leaves, segments, strict=True):
         if spec.dtype.kind == "c":
             segment = jax.lax.complex(segment[: spec.size], segment[spec.size :])
-        dtype = jnp.result_type(spec.dtype, segment.dtype) if segment.dtype.kind == "c" else None
+        # Only a complex `flat` promotes (float32 -> complex64); a complex leaf keeps its dtype.
+        dtype = jnp.result_type(spec.dtype, jnp.complex64) if flat.dtype.kind == "c" else None
         leaves.append(segment.reshape(spec.shape).astype(dtype or spec.dtype))
+    shardings = getattr(_TRACING, "shardings", None)
+    if shardings is not None:
+        # Each leaf back on x0's sharding, so the objective runs SPMD as it would on x0 itself.
+        leaves = [
+            leaf if sharding is None else _place(leaf, sharding)
+            for leaf, sharding in zip(leaves, shardings, strict=True)
+        ]
     return layout.unflatten(leaves)
 
 
@@ -151,7 +225,7 @@ def scalar_output(value: Any, *, complex_ok: bool = False) -> jax.Array:
     """Check that `fun` returned a real scalar and return it as a 0-d array."""
     try:
         value = jnp.asarray(value)
-    except TypeError:
+    except (TypeError, ValueError):  # ValueError: for example a tuple holding a dict
         raise TypeError(
             f"`fun` must return a scalar; it returned a {type(value).__name__}. If it returns "
             "`(value, gradient)`, pass `jac=True`."
@@ -187,29 +261,46 @@ def _merge_args(dynamic: list[Any], treedef: Any, static: tuple, mask: list[bool
 
 
 class _Cache:
-    """Compiled functions per user function (held weakly) and per hashable key."""
+    """Compiled functions per (user function, key), least recently used first out.
 
-    def __init__(self) -> None:
-        self._weak: weakref.WeakKeyDictionary[Any, dict[Hashable, Any]] = (
-            weakref.WeakKeyDictionary()
+    A compiled function holds its user function alive (the trace closes over it), so a weak
+    table would never release an entry; a bounded table keeps a loop that builds a new closure
+    per call from growing without end.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._table: collections.OrderedDict[Hashable, tuple[Any, Any]] = (
+            collections.OrderedDict()
         )
-        self._strong: dict[Hashable, Any] = {}
 
     def get(self, fun: Any, key: Hashable, build: Callable[[], Any]) -> Any:
         try:
-            table = self._weak.setdefault(fun, {})
-        except TypeError:  # not weak-referenceable: fall back to a bounded strong table
-            table = self._strong
-            key = (id(fun), key)
-            if len(table) > 256:
-                table.clear()
-        try:
-            return table[key]
-        except KeyError:
-            compiled = table[key] = build()
-            return compiled
-        except TypeError:  # unhashable static args: compile without caching
-            return build()
+            full_key: Hashable = (fun, key)
+            hash(full_key)
+        except TypeError:
+            try:  # an unhashable callable object: identity, checked on lookup
+                full_key = (id(fun), key)
+                hash(full_key)
+            except TypeError:  # unhashable static args: compile without caching
+                return build()
+        entry = self._table.get(full_key)
+        if entry is not None and entry[0] is fun:
+            self._table.move_to_end(full_key)
+            return entry[1]
+        compiled = build()
+        self._table[full_key] = (fun, compiled)
+        if len(self._table) > self._size:
+            self._table.popitem(last=False)
+        return compiled
+
+    def compiled_for(self, fun: Any) -> dict[Hashable, Any]:
+        """The cached compiled functions of `fun`, by key (for inspection in tests)."""
+        return {
+            full_key[1]: compiled
+            for full_key, (owner, compiled) in self._table.items()
+            if owner is fun
+        }
 
 
 _CACHE = _Cache()
@@ -220,6 +311,7 @@ class JaxBackend:
 
     name = "JAX"
     conjugate_gradients = True
+    autodiff = True
 
     prepare = staticmethod(register_jax_nodes)
     describe_leaf = staticmethod(describe_leaf)
@@ -233,6 +325,8 @@ class JaxBackend:
                 "`jax.grad`); it runs scipy on the host and cannot be traced. Use "
                 "`pytree_minimize.argmin`, its traceable and differentiable twin."
             )
+        register_jax_nodes(x0)
+        record_placement(x0)
 
     def precision(self, layout: Layout) -> contextlib.AbstractContextManager[Any]:
         wide = any(spec.dtype.itemsize >= 8 and spec.dtype.kind == "f" for spec in layout.leaves)
@@ -247,15 +341,27 @@ class JaxBackend:
         self, kind: str, fun: Callable, layout: Layout, args: tuple, body: Callable
     ) -> tuple[Any, list[Any]]:
         dynamic, treedef, static, mask = _split_args(args)
+        placement = _placement(layout, dynamic)
 
         def build() -> Any:
             def flat_fun(*inputs: Any) -> Any:
                 *arrays, dynamic_args = inputs
                 return body(*arrays, _merge_args(dynamic_args, treedef, static, mask))
 
-            return jax.jit(flat_fun)
+            if placement is None:
+                return jax.jit(flat_fun)
 
-        key = (kind, layout.key, treedef, static, tuple(mask))
+            def placed_fun(*inputs: Any) -> Any:
+                outer = getattr(_TRACING, "shardings", None)
+                _TRACING.shardings = placement.leaves
+                try:
+                    return flat_fun(*inputs)
+                finally:
+                    _TRACING.shardings = outer
+
+            return jax.jit(placed_fun, out_shardings=placement.output)
+
+        key = (kind, layout.key, treedef, static, tuple(mask), placement)
         return _CACHE.get(fun, key, build), dynamic
 
     def _objective(self, fun: Callable, layout: Layout, *, complex_ok: bool = False) -> Callable:
@@ -271,7 +377,9 @@ class JaxBackend:
         kind = "value-cs" if complex_step else "value"
         compiled, dynamic = self._compile(kind, fun, layout, args, objective)
         if complex_step:
-            return lambda x: complex(compiled(x, dynamic))
+            # Complex only at the complex-step points: scipy compares the value at a real `x`
+            # with floats.
+            return lambda x: (complex if np.iscomplexobj(x) else float)(compiled(x, dynamic))
         return lambda x: float(compiled(x, dynamic))
 
     def value_and_grad(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -10,9 +11,9 @@ import numpy as np
 
 def make_progress(progress: Any) -> Any:
     """A tqdm bar for `progress=True`, the user's own tqdm instance, or None when off."""
-    if progress is False or progress is None:
+    if progress is None or (isinstance(progress, bool | np.bool_) and not progress):
         return None
-    if progress is True:
+    if isinstance(progress, bool | np.bool_):
         from tqdm.auto import tqdm
 
         return tqdm(desc="minimize", unit="it", leave=True)
@@ -26,9 +27,10 @@ def make_progress(progress: Any) -> Any:
 class History:
     """Collects `fun`, `time` and (for gradient methods) `grad_norm` once per iteration."""
 
-    def __init__(self, *, gradient: bool, bar: Any = None):
+    def __init__(self, *, gradient: bool, bar: Any = None, owns_bar: bool = True):
         self.gradient = gradient
         self.bar = bar
+        self.owns_bar = owns_bar
         self.fun: list[float] = []
         self.time: list[float] = []
         self.grad_norm: list[float] = []
@@ -40,25 +42,32 @@ class History:
     def record(self, fun: float, grad: np.ndarray | None) -> None:
         self.fun.append(fun)
         self.time.append(time.perf_counter() - self._start)
-        norm = float(np.linalg.norm(grad)) if grad is not None else np.nan
+        norm = math.sqrt(float(np.dot(grad, grad))) if grad is not None else np.nan
         if self.gradient:
             self.grad_norm.append(norm)
         if self.bar is not None:
             postfix = {"fun": f"{fun:.6g}"}
-            if self.gradient:
+            if self.gradient and np.isfinite(norm):
                 postfix["|grad|"] = f"{norm:.3g}"
             self.bar.set_postfix(postfix, refresh=False)
             self.bar.update(1)
 
     def close(self) -> None:
-        if self.bar is not None:
+        """Closes the bar made for `progress=True`; a caller's own tqdm is only refreshed, so it
+        can go on counting across several runs."""
+        if self.bar is None:
+            return
+        if self.owns_bar:
             self.bar.close()
+        elif hasattr(self.bar, "refresh"):
+            self.bar.refresh()
 
     def as_dict(self, nit: int | None) -> dict[str, list[float]]:
         """The history, cut or padded with its last entry to `nit` iterations where scipy reports
         `nit` (some methods call back once more or once less than they count)."""
         history = {"fun": self.fun, "time": self.time}
-        if self.gradient:
+        # Finite differences happen inside scipy, out of sight: then no norm is known.
+        if self.gradient and (not self.grad_norm or np.isfinite(self.grad_norm).any()):
             history["grad_norm"] = self.grad_norm
         if nit is None:
             return history

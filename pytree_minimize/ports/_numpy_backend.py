@@ -1,0 +1,212 @@
+"""The NumPy backend: no autodiff. Gradients come from the user (`jac=True` or a callable) or from
+scipy's finite differences; constraint Jacobians from finite differences of the constraint."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optree
+from scipy.optimize._numdiff import approx_derivative
+
+from .._tree import NAMESPACE, Layout, PyTree, build_layout, flatten
+
+
+def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
+    if isinstance(leaf, np.ndarray | np.generic):
+        return tuple(leaf.shape), np.dtype(leaf.dtype)
+    if isinstance(leaf, bool):
+        return (), np.dtype(bool)
+    if isinstance(leaf, int | float | complex):
+        return (), np.asarray(leaf).dtype
+    if hasattr(leaf, "__array__") and hasattr(leaf, "shape") and hasattr(leaf, "dtype"):
+        return tuple(leaf.shape), np.dtype(leaf.dtype)
+    return None
+
+
+def to_numpy(leaf: Any) -> np.ndarray:
+    return np.asarray(leaf)
+
+
+def restore_leaf(array: np.ndarray, like: Any) -> Any:
+    if isinstance(like, np.generic):
+        return array.dtype.type(array)
+    if isinstance(like, bool | int | float | complex):
+        return type(like)(array.item())
+    return array
+
+
+def unravel(layout: Layout, flat: np.ndarray) -> PyTree:
+    """The pytree of `flat`. A complex `flat` (complex-step differences) promotes every real leaf
+    to complex so that the imaginary step survives."""
+    if flat.dtype.kind != "c":
+        return layout.unflatten(layout.unravel(flat))
+    leaves = []
+    for spec in layout.leaves:
+        segment = flat[spec.offset : spec.offset + spec.width]
+        if spec.dtype.kind == "c":
+            segment = segment[: spec.size].real + 1j * segment[spec.size :].real
+        dtype = np.result_type(spec.dtype, np.complex64)
+        leaves.append(np.asarray(segment, dtype=dtype).reshape(spec.shape))
+    return layout.unflatten(leaves)
+
+
+def _scalar(value: Any, *, complex_ok: bool = False) -> Any:
+    if isinstance(value, tuple | list):
+        raise TypeError(
+            f"`fun` must return a scalar; it returned a {type(value).__name__}. If it returns "
+            "`(value, gradient)`, pass `jac=True`."
+        )
+    array = np.asarray(value)
+    if array.size != 1:
+        raise ValueError(
+            f"`fun` must return a scalar; it returned an array of shape {array.shape}. Reduce "
+            "it, for example with `np.sum`."
+        )
+    if array.dtype.kind == "c" and not complex_ok:
+        raise TypeError(
+            "`fun` must return a real scalar; it returned a complex value. Return, for example, "
+            "`np.abs(z) ** 2` or `np.real(...)`."
+        )
+    if array.dtype.kind not in "fciub":
+        raise TypeError(f"`fun` must return a number; it returned {array.dtype} values.")
+    return array.reshape(()).item()
+
+
+def _ravel_output(out: PyTree) -> np.ndarray:
+    leaves = optree.tree_leaves(out, namespace=NAMESPACE)
+    parts = [np.asarray(leaf, dtype=np.float64).ravel() for leaf in leaves]
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+class NumpyBackend:
+    """Backend for NumPy leaves without autodiff (see :mod:`pytree_minimize._backend`)."""
+
+    name = "NumPy"
+    conjugate_gradients = True
+    autodiff = False
+
+    describe_leaf = staticmethod(describe_leaf)
+    to_numpy = staticmethod(to_numpy)
+    restore_leaf = staticmethod(restore_leaf)
+
+    def prepare(self, tree: PyTree) -> None:
+        return None
+
+    def check_args(self, x0: PyTree, args: tuple) -> None:
+        return None
+
+    def precision(self, layout: Layout) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()
+
+    def value(
+        self, fun: Callable, layout: Layout, args: tuple, *, complex_step: bool = False
+    ) -> Callable[[np.ndarray], Any]:
+        def value(x: np.ndarray) -> Any:
+            return _scalar(fun(unravel(layout, x), *args), complex_ok=complex_step)
+
+        return value
+
+    def value_and_grad(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+        raise TypeError(
+            "The NumPy port has no autodiff; pass `jac=True` (fun returns `(value, gradient)`), "
+            "a `jac` callable, or a finite-difference scheme such as `jac='2-point'`."
+        )
+
+    def value_and_user_grad(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+        def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
+            out = fun(unravel(layout, x), *args)
+            if not (isinstance(out, tuple | list) and len(out) == 2):
+                raise ValueError(
+                    "`jac=True` means `fun` returns `(value, gradient)`, but it returned a "
+                    f"{type(out).__name__}. Return both, or pass `jac=None` for finite "
+                    "differences."
+                )
+            return _scalar(out[0]), _ravel_like_x(layout, out[1], name="fun")
+
+        return value_and_grad
+
+    def hessian(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        raise TypeError(
+            "The NumPy port has no autodiff; pass `hess` (a callable, a "
+            "`HessianUpdateStrategy`, or a finite-difference scheme)."
+        )
+
+    def hvp(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        raise TypeError("The NumPy port has no autodiff; pass `hessp(x, p, *args)` or `hess`.")
+
+    # Constraints: Jacobians and Hessian-vector products by finite differences.
+
+    def output_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
+        out = optree.tree_map(np.asarray, fun(x0, *args), namespace=NAMESPACE)
+        return build_layout(
+            out, describe_leaf=describe_leaf, name="constraint output", allow_complex=False
+        )
+
+    def constraint(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> tuple[Callable, Callable, Callable]:
+        def values(x: np.ndarray) -> np.ndarray:
+            return _ravel_output(fun(unravel(layout, x), *args))
+
+        def jacobian(x: np.ndarray) -> np.ndarray:
+            jac = approx_derivative(values, np.asarray(x, dtype=np.float64), method="2-point")
+            return np.atleast_2d(jac).reshape(out_layout.n, layout.n)
+
+        def weighted_hvp(x: np.ndarray, v: np.ndarray, p: np.ndarray) -> np.ndarray:
+            # Mixed central differences of `v . c` along each axis and `p`: second order and
+            # with steps of eps**(1/4), accurate to about 1e-8 (nested first differences are not).
+            x = np.asarray(x, dtype=np.float64)
+            v = np.asarray(v, dtype=np.float64)
+            p = np.asarray(p, dtype=np.float64)
+            norm = float(np.linalg.norm(p))
+            if norm == 0.0:
+                return np.zeros(layout.n)
+            direction = p / norm
+            step = np.finfo(np.float64).eps ** 0.25
+            h = step * np.maximum(1.0, np.abs(x))
+            t = step * max(1.0, float(np.linalg.norm(x)))
+
+            def weighted(y: np.ndarray) -> float:
+                return float(v @ values(y))
+
+            out = np.empty(layout.n)
+            for i in range(layout.n):
+                e = np.zeros(layout.n)
+                e[i] = h[i]
+                up, down = x + t * direction, x - t * direction
+                out[i] = (
+                    weighted(up + e) - weighted(down + e) - weighted(up - e) + weighted(down - e)
+                ) / (4.0 * h[i] * t)
+            return out * norm
+
+        return values, jacobian, weighted_hvp
+
+
+def _ravel_like_x(layout: Layout, tree: PyTree, *, name: str) -> np.ndarray:
+    leaves, treedef = flatten(tree)
+    if treedef != layout.treedef:
+        raise ValueError(
+            f"`{name}` returned a gradient of structure {treedef}; expected the structure of "
+            f"`x0`, {layout.treedef}."
+        )
+    arrays = []
+    for spec, leaf in zip(layout.leaves, leaves, strict=True):
+        array = np.asarray(leaf)
+        if array.shape != spec.shape:
+            raise ValueError(
+                f"`{name}` returned shape {array.shape} at `{spec.path}`; expected {spec.shape}."
+            )
+        # The JAX/NumPy convention for a complex leaf: the gradient is d/dRe - i d/dIm.
+        arrays.append(np.conj(array) if spec.dtype.kind == "c" else array)
+    return layout.ravel(arrays)

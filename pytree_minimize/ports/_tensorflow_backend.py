@@ -1,0 +1,373 @@
+"""The TensorFlow backend: one `tf.function` per evaluation kind around a GradientTape.
+
+Each function takes the flat float64 vector (and `args`, which `tf.function` traces by its own
+rules: tensors and arrays by shape and dtype, Python values by value), splits and casts it into the
+leaves inside the graph, and returns one flat tensor: the value and gradient packed together, so an
+evaluation is one call and one transfer back. Functions are cached per (user function, layout,
+`jit_compile`), so a second `minimize` call on the same structure reuses the trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optree
+import tensorflow as tf
+
+from .._tree import NAMESPACE, Layout, PyTree, build_layout, flatten
+from ._common import FunctionCache
+
+_ZERO = tf.UnconnectedGradients.ZERO
+#: Marks this module's own traced helpers: plain Python that autograph need not rewrite.
+_library = tf.autograph.experimental.do_not_convert
+_CACHE = FunctionCache()
+
+
+def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
+    if isinstance(leaf, tf.Tensor | tf.Variable):
+        if not leaf.shape.is_fully_defined():
+            return None
+        return tuple(leaf.shape.as_list()), np.dtype(leaf.dtype.as_numpy_dtype)
+    if isinstance(leaf, np.ndarray | np.generic):
+        return tuple(leaf.shape), np.dtype(leaf.dtype)
+    if isinstance(leaf, bool):
+        return (), np.dtype(bool)
+    if isinstance(leaf, int | float | complex):
+        return (), np.asarray(leaf).dtype
+    if _is_tensor_like(leaf):
+        return describe_leaf(tf.convert_to_tensor(leaf))
+    return None
+
+
+def _is_tensor_like(leaf: Any) -> bool:
+    """Objects TensorFlow converts to tensors, such as Keras 3 variables."""
+    if not (hasattr(leaf, "shape") and hasattr(leaf, "dtype")):
+        return False
+    try:
+        tf.convert_to_tensor(leaf)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def to_numpy(leaf: Any) -> np.ndarray:
+    if isinstance(leaf, tf.Tensor | tf.Variable):
+        return np.asarray(leaf.numpy())
+    if isinstance(leaf, np.ndarray | np.generic | int | float | complex):
+        return np.asarray(leaf)
+    return np.asarray(tf.convert_to_tensor(leaf).numpy())
+
+
+def restore_leaf(array: np.ndarray, like: Any) -> Any:
+    if isinstance(like, tf.Tensor | tf.Variable):
+        with tf.device(like.device or None):
+            return tf.constant(array, dtype=like.dtype)
+    if _is_tensor_like(like):  # Keras variables: a tensor of their dtype
+        return tf.constant(array, dtype=tf.as_dtype(like.dtype))
+    if isinstance(like, np.ndarray):
+        return array
+    if isinstance(like, np.generic):
+        return array.dtype.type(array)
+    return type(like)(array.item())
+
+
+# ---------------------------------------------------------------------------------------------
+# Inside the graph.
+
+
+@_library
+def unravel(layout: Layout, flat: tf.Tensor) -> PyTree:
+    """The leaves of `flat`, shaped and typed like those of `x0` (traceable). A complex `flat`
+    (complex-step differences) promotes every leaf to its complex counterpart."""
+    widths = [spec.width for spec in layout.leaves]
+    parts = tf.split(flat, widths) if len(widths) > 1 else [flat]
+    promote = flat.dtype.is_complex
+    leaves = []
+    for part, spec in zip(parts, layout.leaves, strict=True):
+        dtype = tf.as_dtype(spec.dtype)
+        if dtype.is_complex:
+            real = dtype.real_dtype
+            leaf = tf.complex(tf.cast(part[: spec.size], real), tf.cast(part[spec.size :], real))
+        elif promote:
+            leaf = tf.cast(part, tf.complex64 if dtype.size <= 4 else tf.complex128)
+        elif dtype != tf.float64:
+            leaf = tf.cast(part, dtype)
+        else:
+            leaf = part
+        leaves.append(tf.reshape(leaf, spec.shape) if len(spec.shape) != 1 else leaf)
+    return layout.unflatten(leaves)
+
+
+@_library
+def scalar_output(value: Any, *, complex_ok: bool = False) -> tf.Tensor:
+    if isinstance(value, tuple | list):
+        raise TypeError(
+            f"`fun` must return a scalar tensor; it returned a {type(value).__name__}. If it "
+            "returns `(value, gradient)`, pass `jac=True`."
+        )
+    try:
+        value = tf.convert_to_tensor(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`fun` must return a scalar tensor; it returned a {type(value).__name__}."
+        ) from None
+    if value.shape.num_elements() != 1:
+        raise ValueError(
+            f"`fun` must return a scalar; it returned a tensor of shape {value.shape}. Reduce it, "
+            "for example with `tf.reduce_sum`."
+        )
+    if value.dtype.is_complex and not complex_ok:
+        raise TypeError(
+            "`fun` must return a real scalar; it returned a complex tensor. Return, for example, "
+            "`tf.math.real(...)` or `tf.abs(z) ** 2`."
+        )
+    if not (value.dtype.is_floating or value.dtype.is_complex):
+        value = tf.cast(value, tf.float64)
+    return tf.reshape(value, [])
+
+
+@_library
+def _ravel_like_x(layout: Layout, tree: PyTree, *, name: str) -> tf.Tensor:
+    leaves, treedef = flatten(tree)
+    if treedef != layout.treedef:
+        raise ValueError(
+            f"`{name}` returned a gradient of structure {treedef}; expected the structure of "
+            f"`x0`, {layout.treedef}."
+        )
+    parts = []
+    for spec, leaf in zip(layout.leaves, leaves, strict=True):
+        leaf = tf.convert_to_tensor(leaf)
+        if not leaf.shape.is_fully_defined():  # for example from `tf.numpy_function`
+            leaf = tf.reshape(leaf, spec.shape)
+        elif tuple(leaf.shape.as_list()) != spec.shape:
+            raise ValueError(
+                f"`{name}` returned shape {leaf.shape} at `{spec.path}`; expected {spec.shape}."
+            )
+        if leaf.dtype.is_complex:
+            parts += [tf.reshape(tf.math.real(leaf), [-1]), tf.reshape(tf.math.imag(leaf), [-1])]
+        else:
+            parts.append(tf.reshape(leaf, [-1]))
+    parts = [tf.cast(part, tf.float64) for part in parts]
+    return tf.concat(parts, 0) if len(parts) > 1 else parts[0]
+
+
+@_library
+def _ravel_output(out: PyTree) -> tf.Tensor:
+    leaves = optree.tree_leaves(out, namespace=NAMESPACE)
+    parts = [tf.reshape(tf.cast(tf.convert_to_tensor(leaf), tf.float64), [-1]) for leaf in leaves]
+    return tf.concat(parts, 0) if len(parts) > 1 else parts[0]
+
+
+@_library
+def _pack(value: tf.Tensor, grad: tf.Tensor) -> tf.Tensor:
+    return tf.concat([tf.reshape(tf.cast(value, grad.dtype), [1]), grad], 0)
+
+
+class TensorFlowBackend:
+    """Backend for TensorFlow tensors and variables (see :mod:`pytree_minimize._backend`).
+
+    Args:
+        jit_compile: Compile the evaluations with XLA (`tf.function(jit_compile=True)`).
+    """
+
+    name = "TensorFlow"
+    conjugate_gradients = False
+    autodiff = True
+
+    describe_leaf = staticmethod(describe_leaf)
+    to_numpy = staticmethod(to_numpy)
+    restore_leaf = staticmethod(restore_leaf)
+
+    def __init__(self, *, jit_compile: bool = False):
+        self.jit_compile = bool(jit_compile)
+
+    def prepare(self, tree: PyTree) -> None:
+        return None
+
+    def check_args(self, x0: PyTree, args: tuple) -> None:
+        return None
+
+    def precision(self, layout: Layout) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()
+
+    def _function(self, kind: str, fun: Callable, key: Any, make: Callable) -> Any:
+        """The cached `tf.function` of `make(call)`, where `call` stands for `fun` (see
+        :class:`FunctionCache`: the traced function does not keep `fun` alive)."""
+
+        def build(call: Callable) -> Any:
+            return tf.function(make(call), jit_compile=self.jit_compile, reduce_retracing=False)
+
+        return _CACHE.get(fun, (kind, key, self.jit_compile), build)
+
+    # Objective evaluations.
+
+    def value(
+        self, fun: Callable, layout: Layout, args: tuple, *, complex_step: bool = False
+    ) -> Callable[[np.ndarray], Any]:
+        def make(call: Callable) -> Callable:
+            def body(flat: tf.Tensor, *args: Any) -> tf.Tensor:
+                return scalar_output(call(unravel(layout, flat), *args), complex_ok=complex_step)
+
+            return body
+
+        kind = "value_cs" if complex_step else "value"
+        compiled = self._function(kind, fun, layout.key, make)
+        if complex_step:
+            return lambda x: complex(compiled(np.asarray(x, dtype=np.complex128), *args).numpy())
+        return lambda x: float(compiled(x, *args).numpy())
+
+    def value_and_grad(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+        def make(call: Callable) -> Callable:
+            def body(flat: tf.Tensor, *args: Any) -> tf.Tensor:
+                with tf.GradientTape() as tape:
+                    tape.watch(flat)
+                    value = scalar_output(call(unravel(layout, flat), *args))
+                return _pack(value, tape.gradient(value, flat, unconnected_gradients=_ZERO))
+
+            return body
+
+        return _unpack(self._function("value_and_grad", fun, layout.key, make), args)
+
+    def value_and_user_grad(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+        def make(call: Callable) -> Callable:
+            def body(flat: tf.Tensor, *args: Any) -> tf.Tensor:
+                out = call(unravel(layout, flat), *args)
+                if not (isinstance(out, tuple | list) and len(out) == 2):
+                    raise ValueError(
+                        "`jac=True` means `fun` returns `(value, gradient)`, but it returned a "
+                        f"{type(out).__name__}. Pass `jac=None` to let the GradientTape compute "
+                        "the gradient."
+                    )
+                return _pack(scalar_output(out[0]), _ravel_like_x(layout, out[1], name="fun"))
+
+            return body
+
+        return _unpack(self._function("value_and_user_grad", fun, layout.key, make), args)
+
+    # Second derivatives.
+
+    @staticmethod
+    def _gradient(call: Callable, layout: Layout) -> Callable:
+        def gradient(flat: tf.Tensor, args: tuple) -> tf.Tensor:
+            with tf.GradientTape() as tape:
+                tape.watch(flat)
+                value = scalar_output(call(unravel(layout, flat), *args))
+            return tape.gradient(value, flat, unconnected_gradients=_ZERO)
+
+        return gradient
+
+    def hessian(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        def make(call: Callable) -> Callable:
+            gradient = self._gradient(call, layout)
+
+            def body(flat: tf.Tensor, *args: Any) -> tf.Tensor:
+                with tf.GradientTape() as tape:
+                    tape.watch(flat)
+                    grad = gradient(flat, args)
+                return tape.jacobian(grad, flat, unconnected_gradients=_ZERO)
+
+            return body
+
+        compiled = self._function("hessian", fun, layout.key, make)
+        return lambda x: np.asarray(compiled(x, *args).numpy(), dtype=np.float64)
+
+    def hvp(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        def make(call: Callable) -> Callable:
+            gradient = self._gradient(call, layout)
+
+            def body(flat: tf.Tensor, tangent: tf.Tensor, *args: Any) -> tf.Tensor:
+                # Forward over reverse: one gradient evaluation carrying a tangent.
+                with tf.autodiff.ForwardAccumulator(flat, tangent) as accumulator:
+                    grad = gradient(flat, args)
+                return accumulator.jvp(grad, unconnected_gradients=_ZERO)
+
+            return body
+
+        compiled = self._function("hvp", fun, layout.key, make)
+        return lambda x, p: np.asarray(
+            compiled(x, np.asarray(p, dtype=np.float64), *args).numpy(), dtype=np.float64
+        )
+
+    # Constraints.
+
+    def output_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
+        return build_layout(
+            fun(x0, *args),
+            describe_leaf=describe_leaf,
+            name="constraint output",
+            allow_complex=False,
+        )
+
+    def constraint(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> tuple[Callable, Callable, Callable]:
+        def values_of(call: Callable) -> Callable:
+            def values(flat: tf.Tensor, args: tuple) -> tf.Tensor:
+                return _ravel_output(call(unravel(layout, flat), *args))
+
+            return values
+
+        def make_values(call: Callable) -> Callable:
+            values = values_of(call)
+
+            def body(flat: tf.Tensor, *args: Any) -> tf.Tensor:
+                return values(flat, args)
+
+            return body
+
+        def make_jacobian(call: Callable) -> Callable:
+            values = values_of(call)
+
+            def body(flat: tf.Tensor, *args: Any) -> tf.Tensor:
+                with tf.GradientTape() as tape:
+                    tape.watch(flat)
+                    out = values(flat, args)
+                return tape.jacobian(out, flat, unconnected_gradients=_ZERO)
+
+            return body
+
+        def make_hvp(call: Callable) -> Callable:
+            values = values_of(call)
+
+            def body(flat: tf.Tensor, v: tf.Tensor, p: tf.Tensor, *args: Any) -> tf.Tensor:
+                with tf.autodiff.ForwardAccumulator(flat, p) as accumulator:
+                    with tf.GradientTape() as tape:
+                        tape.watch(flat)
+                        weighted = tf.reduce_sum(values(flat, args) * v)
+                    grad = tape.gradient(weighted, flat, unconnected_gradients=_ZERO)
+                return accumulator.jvp(grad, unconnected_gradients=_ZERO)
+
+            return body
+
+        key = (layout.key, out_layout.key)
+        values_c = self._function("constraint", fun, key, make_values)
+        jacobian_c = self._function("constraint_jac", fun, key, make_jacobian)
+        hvp_c = self._function("constraint_hvp", fun, key, make_hvp)
+
+        def flat64(a: Any) -> np.ndarray:
+            return np.asarray(a, dtype=np.float64)
+
+        return (
+            lambda x: flat64(values_c(x, *args).numpy()),
+            lambda x: flat64(jacobian_c(x, *args).numpy()),
+            lambda x, v, p: flat64(hvp_c(x, flat64(v), flat64(p), *args).numpy()),
+        )
+
+
+def _unpack(compiled: Any, args: tuple) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
+        out = compiled(x, *args).numpy()
+        return out[0], out[1:]
+
+    return value_and_grad

@@ -1,0 +1,431 @@
+"""The PyTorch backend: autograd on one flat float64 tensor that is split into leaf views.
+
+One evaluation moves the flat vector to the leaves' device once (`torch.from_numpy(x).to(device)`),
+splits it there into views shaped and typed like the leaves of `x0`, and differentiates with
+respect to the flat tensor itself, so the gradient arrives as one flat vector that crosses back to
+the host once. Hessian-vector products are double backward on a graph kept for the current `x`
+(Newton-CG and the trust-region methods ask for many products at one point).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import optree
+import torch
+
+from .._tree import NAMESPACE, Layout, PyTree, build_layout, flatten
+
+_RUN_BACKWARD: Callable[..., tuple[torch.Tensor, ...]] | None
+try:
+    # The engine call behind `torch.autograd.grad`, without its per-call argument checks and seed
+    # construction (about 15 us of the few hundred an evaluation takes); private, so optional.
+    from torch.autograd.graph import _engine_run_backward
+
+    _RUN_BACKWARD = _engine_run_backward
+except ImportError:  # pragma: no cover - older or newer torch
+    _RUN_BACKWARD = None
+
+_NUMPY_DTYPES: dict[torch.dtype, np.dtype] = {
+    torch.float16: np.dtype(np.float16),
+    torch.float32: np.dtype(np.float32),
+    torch.float64: np.dtype(np.float64),
+    torch.complex64: np.dtype(np.complex64),
+    torch.complex128: np.dtype(np.complex128),
+}
+_REAL_OF_COMPLEX = {torch.complex64: torch.float32, torch.complex128: torch.float64}
+_COMPLEX_OF_REAL = {
+    torch.float16: torch.complex32,
+    torch.float32: torch.complex64,
+    torch.float64: torch.complex128,
+}
+
+
+def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
+    if isinstance(leaf, torch.Tensor):
+        dtype = _NUMPY_DTYPES.get(leaf.dtype)
+        if dtype is None:
+            if leaf.dtype == torch.bfloat16:
+                # The layout keeps bfloat16 leaves as float32 on the host; inside `fun` they stay
+                # bfloat16 (the tensor's own dtype).
+                return tuple(leaf.shape), np.dtype(np.float32)
+            # Integer and boolean tensors: let the layout name the leaf and its dtype.
+            try:
+                return tuple(leaf.shape), np.dtype(str(leaf.dtype).removeprefix("torch."))
+            except TypeError:
+                return tuple(leaf.shape), np.dtype(object)
+        return tuple(leaf.shape), dtype
+    if isinstance(leaf, np.ndarray | np.generic):
+        return tuple(leaf.shape), np.dtype(leaf.dtype)
+    if isinstance(leaf, bool):
+        return (), np.dtype(bool)
+    if isinstance(leaf, int | float | complex):
+        return (), np.asarray(leaf).dtype
+    return None
+
+
+def to_numpy(leaf: Any) -> np.ndarray:
+    if isinstance(leaf, torch.Tensor):
+        leaf = leaf.detach()
+        if leaf.dtype == torch.bfloat16:
+            leaf = leaf.float()
+        return leaf.resolve_conj().resolve_neg().cpu().numpy()
+    return np.asarray(leaf)
+
+
+def restore_leaf(array: np.ndarray, like: Any) -> Any:
+    if isinstance(like, torch.Tensor):
+        return torch.from_numpy(np.ascontiguousarray(array)).to(
+            device=like.device, dtype=like.dtype
+        )
+    if isinstance(like, np.ndarray):
+        return array
+    if isinstance(like, np.generic):
+        return array.dtype.type(array)
+    return type(like)(array.item())
+
+
+# ---------------------------------------------------------------------------------------------
+# The flat tensor and its leaves.
+
+
+class _Plan:
+    """How a flat float64 tensor becomes the leaves of `x0`: device, split sizes, and for each
+    leaf its shape and (where it differs from float64 or the main device) its dtype and device.
+    Built once per `minimize` call so that an evaluation does no per-leaf bookkeeping."""
+
+    def __init__(self, layout: Layout, x0_leaves: Sequence[Any]):
+        self.layout = layout
+        self.treedef = layout.treedef
+        self.n = layout.n
+        tensors = [leaf for leaf in x0_leaves if isinstance(leaf, torch.Tensor)]
+        self.device = tensors[0].device if tensors else torch.device("cpu")
+        self.on_cpu = self.device.type == "cpu"
+        self.widths = [spec.width for spec in layout.leaves]
+        self.single = len(layout.leaves) == 1
+        # One entry per leaf: (shape, dtype or None, complex real dtype or None, device or None).
+        self.steps: list[tuple[tuple[int, ...], Any, Any, Any]] = []
+        simple = True
+        for spec, leaf in zip(layout.leaves, x0_leaves, strict=True):
+            if isinstance(leaf, torch.Tensor):
+                dtype, device = leaf.dtype, leaf.device
+            else:
+                dtype = torch.from_numpy(np.zeros((), spec.dtype)).dtype
+                device = torch.device("cpu")
+            real = _REAL_OF_COMPLEX.get(dtype)
+            cast = None if dtype == torch.float64 or real is not None else dtype
+            move = None if device == self.device else device
+            simple &= cast is None and real is None and move is None
+            self.steps.append((spec.shape, cast, real, move))
+        # Views only where a part of the split is not already shaped like its leaf.
+        self.shapes = [None if len(step[0]) == 1 else step[0] for step in self.steps]
+        self.reshape = any(shape is not None for shape in self.shapes)
+        self.simple = simple
+
+    def to_device(self, x: np.ndarray) -> torch.Tensor:
+        """The host vector `x` as a float64 (or complex128) tensor on the device: one transfer."""
+        if type(x) is not np.ndarray or not x.flags.writeable:
+            x = np.array(x)  # torch warns on read-only arrays
+        flat = torch.from_numpy(x)
+        if flat.dtype is not torch.float64 and flat.dtype is not torch.complex128:
+            flat = flat.to(torch.complex128 if flat.is_complex() else torch.float64)
+        return flat if self.on_cpu else flat.to(self.device)
+
+    def leaves(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Views of `flat` shaped, typed and placed like the leaves of `x0` (differentiable)."""
+        parts = (flat,) if self.single else flat.split_with_sizes(self.widths)
+        if self.simple:
+            if not self.reshape:
+                return list(parts)
+            return [
+                part if shape is None else part.view(shape)
+                for part, shape in zip(parts, self.shapes)
+            ]
+        promote = flat.is_complex()  # complex-step differences: every leaf becomes complex
+        leaves = []
+        for part, (shape, cast, real, move) in zip(parts, self.steps):
+            if real is not None:
+                half = part.shape[0] // 2
+                leaf = torch.complex(part[:half].to(real), part[half:].to(real)).view(shape)
+            else:
+                leaf = part.view(shape)
+                if cast is not None:
+                    leaf = leaf.to(_COMPLEX_OF_REAL.get(cast, cast) if promote else cast)
+            if move is not None:
+                leaf = leaf.to(move)
+            leaves.append(leaf)
+        return leaves
+
+    def tree(self, flat: torch.Tensor) -> PyTree:
+        return optree.tree_unflatten(self.treedef, self.leaves(flat))
+
+
+def _scalar(value: Any, *, complex_ok: bool = False) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        if isinstance(value, tuple | list):
+            raise TypeError(
+                f"`fun` must return a 0-d tensor; it returned a {type(value).__name__}. If it "
+                "returns `(value, gradient)`, pass `jac=True`."
+            )
+        raise TypeError(
+            f"`fun` must return a 0-d tensor; it returned a {type(value).__name__}. Compute the "
+            "objective with torch operations on the tensors of `x`."
+        )
+    if value.numel() != 1:
+        raise ValueError(
+            f"`fun` must return a scalar; it returned a tensor of shape {tuple(value.shape)}. "
+            "Reduce it, for example with `.sum()`."
+        )
+    if value.is_complex() and not complex_ok:
+        raise TypeError(
+            "`fun` must return a real scalar; it returned a complex tensor. Return, for example, "
+            "`z.abs().square().sum()` or `.real`."
+        )
+    return value.reshape(())
+
+
+def _flat_grad(value: torch.Tensor, flat: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+    """d value / d flat; zeros where `value` does not depend on `flat`."""
+    if not value.requires_grad:
+        return torch.zeros_like(flat)
+    (grad,) = torch.autograd.grad(value, flat, allow_unused=True, **kwargs)
+    return torch.zeros_like(flat) if grad is None else grad
+
+
+def _ravel_output(out: PyTree, name: str) -> torch.Tensor:
+    leaves = optree.tree_leaves(out, namespace=NAMESPACE)
+    parts = []
+    for leaf in leaves:
+        if not isinstance(leaf, torch.Tensor):
+            leaf = torch.as_tensor(np.asarray(leaf, dtype=np.float64))
+        parts.append(leaf.reshape(-1).to(torch.float64))
+    if not parts:
+        raise ValueError(f"`{name}` returned no values.")
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+def _batched_rows(
+    outputs: torch.Tensor, flat: torch.Tensor, m: int, *, create_graph: bool = False
+) -> torch.Tensor:
+    """The m-by-n Jacobian of the vector `outputs` with respect to `flat`, by reverse mode: one
+    vectorised backward pass where the operations allow, else one pass per row."""
+    if not outputs.requires_grad:
+        return torch.zeros((m, flat.shape[0]), dtype=flat.dtype, device=flat.device)
+    eye = torch.eye(m, dtype=outputs.dtype, device=outputs.device)
+    try:
+        (rows,) = torch.autograd.grad(
+            outputs, flat, eye, retain_graph=True, is_grads_batched=True, allow_unused=True
+        )
+        if rows is not None:
+            return rows
+    except RuntimeError:
+        pass
+    result = []
+    for i in range(m):
+        (row,) = torch.autograd.grad(outputs, flat, eye[i], retain_graph=True, allow_unused=True)
+        result.append(torch.zeros_like(flat) if row is None else row)
+    return torch.stack(result)
+
+
+class TorchBackend:
+    """Backend for PyTorch tensors (see :mod:`pytree_minimize._backend`). One instance per
+    `minimize` call: it keeps the leaves of `x0` for their dtypes and devices."""
+
+    name = "PyTorch"
+    conjugate_gradients = False
+    autodiff = True
+
+    describe_leaf = staticmethod(describe_leaf)
+    to_numpy = staticmethod(to_numpy)
+    restore_leaf = staticmethod(restore_leaf)
+
+    def __init__(self, x0: PyTree):
+        self._x0_leaves, _ = flatten(x0)
+        self._plan: _Plan | None = None
+
+    def prepare(self, tree: PyTree) -> None:
+        return None
+
+    def check_args(self, x0: PyTree, args: tuple) -> None:
+        return None
+
+    def precision(self, layout: Layout) -> contextlib.AbstractContextManager[Any]:
+        # Autograd must be on even where the caller runs under `torch.no_grad()`.
+        return torch.enable_grad()
+
+    def plan(self, layout: Layout) -> _Plan:
+        if self._plan is None or self._plan.layout is not layout:
+            self._plan = _Plan(layout, self._x0_leaves)
+        return self._plan
+
+    # Objective evaluations.
+
+    def value(
+        self, fun: Callable, layout: Layout, args: tuple, *, complex_step: bool = False
+    ) -> Callable[[np.ndarray], Any]:
+        plan = self.plan(layout)
+
+        def value(x: np.ndarray) -> Any:
+            with torch.no_grad():
+                out = _scalar(fun(plan.tree(plan.to_device(x)), *args), complex_ok=complex_step)
+                return out.item()
+
+        return value
+
+    def value_and_grad(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+        plan = self.plan(layout)
+        tree, to_device, on_cpu = plan.tree, plan.to_device, plan.on_cpu
+        run_backward = _RUN_BACKWARD if plan.simple else None
+        seeds: dict[torch.dtype, torch.Tensor] = {}
+
+        def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
+            flat = to_device(x).requires_grad_(True)
+            value = fun(tree(flat), *args)
+            if (
+                type(value) is not torch.Tensor
+                or value.ndim
+                or not value.requires_grad
+                or value.is_complex()
+            ):
+                value = _scalar(value)
+                grad = _flat_grad(value, flat)
+            elif run_backward is not None:
+                seed = seeds.get(value.dtype)
+                if seed is None:
+                    seed = seeds[value.dtype] = torch.ones(
+                        (), dtype=value.dtype, device=flat.device
+                    )
+                (grad,) = run_backward((value,), (seed,), False, False, (flat,), False, False)
+            else:
+                (grad,) = torch.autograd.grad(value, flat)
+            if on_cpu:
+                return value.item(), grad.numpy()
+            packed = torch.cat([value.detach().to(grad.dtype).reshape(1), grad]).cpu().numpy()
+            return packed[0], packed[1:]
+
+        return value_and_grad
+
+    def value_and_user_grad(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+        plan = self.plan(layout)
+
+        def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
+            out = fun(plan.tree(plan.to_device(x)), *args)
+            if not (isinstance(out, tuple | list) and len(out) == 2):
+                raise ValueError(
+                    "`jac=True` means `fun` returns `(value, gradient)`, but it returned a "
+                    f"{type(out).__name__}. Pass `jac=None` to let autograd compute the gradient."
+                )
+            value = _scalar(out[0]).item() if isinstance(out[0], torch.Tensor) else out[0]
+            return float(value), self._ravel_like_x(plan, out[1], name="fun")
+
+        return value_and_grad
+
+    def _ravel_like_x(self, plan: _Plan, tree: PyTree, *, name: str) -> np.ndarray:
+        leaves, treedef = flatten(tree)
+        if treedef != plan.treedef:
+            raise ValueError(
+                f"`{name}` returned a gradient of structure {treedef}; expected the structure of "
+                f"`x0`, {plan.treedef}."
+            )
+        parts = []
+        for spec, leaf in zip(plan.layout.leaves, leaves, strict=True):
+            if tuple(leaf.shape) != spec.shape:
+                raise ValueError(
+                    f"`{name}` returned shape {tuple(leaf.shape)} at `{spec.path}`; expected "
+                    f"{spec.shape}."
+                )
+            leaf = torch.as_tensor(leaf).detach()
+            if leaf.is_complex():
+                parts += [leaf.real.reshape(-1), leaf.imag.reshape(-1)]
+            else:
+                parts.append(leaf.reshape(-1))
+        parts = [part.to(device=plan.device, dtype=torch.float64) for part in parts]
+        return torch.cat(parts).cpu().numpy()
+
+    # Second derivatives.
+
+    def hessian(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        plan = self.plan(layout)
+
+        def hessian(x: np.ndarray) -> np.ndarray:
+            flat = plan.to_device(x).requires_grad_(True)
+            value = _scalar(fun(plan.tree(flat), *args))
+            grad = _flat_grad(value, flat, create_graph=True)
+            return _batched_rows(grad, flat, plan.n).detach().cpu().numpy()
+
+        return hessian
+
+    def hvp(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        plan = self.plan(layout)
+        # The gradient graph at the latest `x`: scipy asks for many products at one point.
+        state: dict[str, Any] = {}
+
+        def hvp(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+            if "x" not in state or not np.array_equal(state["x"], x):
+                state.clear()
+                flat = plan.to_device(np.array(x, dtype=np.float64)).requires_grad_(True)
+                value = _scalar(fun(plan.tree(flat), *args))
+                state.update(
+                    x=np.array(x), flat=flat, grad=_flat_grad(value, flat, create_graph=True)
+                )
+            flat, grad = state["flat"], state["grad"]
+            if not grad.requires_grad:
+                return np.zeros(plan.n)
+            tangent = plan.to_device(np.asarray(p, dtype=np.float64))
+            (product,) = torch.autograd.grad(
+                grad, flat, tangent, retain_graph=True, allow_unused=True
+            )
+            if product is None:
+                return np.zeros(plan.n)
+            return product.detach().cpu().numpy()
+
+        return hvp
+
+    # Constraints.
+
+    def output_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
+        with torch.no_grad():
+            out = fun(x0, *args)
+        return build_layout(
+            out, describe_leaf=describe_leaf, name="constraint output", allow_complex=False
+        )
+
+    def constraint(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> tuple[Callable, Callable, Callable]:
+        plan = self.plan(layout)
+        m = out_layout.n
+
+        def values(x: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                out = fun(plan.tree(plan.to_device(x)), *args)
+                return _ravel_output(out, "constraint").cpu().numpy()
+
+        def jacobian(x: np.ndarray) -> np.ndarray:
+            flat = plan.to_device(x).requires_grad_(True)
+            out = _ravel_output(fun(plan.tree(flat), *args), "constraint")
+            return _batched_rows(out, flat, m).detach().cpu().numpy()
+
+        def weighted_hvp(x: np.ndarray, v: np.ndarray, p: np.ndarray) -> np.ndarray:
+            flat = plan.to_device(x).requires_grad_(True)
+            out = _ravel_output(fun(plan.tree(flat), *args), "constraint")
+            weights = torch.as_tensor(np.asarray(v, dtype=np.float64), device=out.device)
+            grad = _flat_grad((out * weights).sum(), flat, create_graph=True)
+            if not grad.requires_grad:
+                return np.zeros(plan.n)
+            tangent = plan.to_device(np.asarray(p, dtype=np.float64))
+            (product,) = torch.autograd.grad(grad, flat, tangent, allow_unused=True)
+            return np.zeros(plan.n) if product is None else product.detach().cpu().numpy()
+
+        return values, jacobian, weighted_hvp

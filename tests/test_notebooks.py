@@ -1,0 +1,52 @@
+"""Every notebook in `notebooks/` runs top to bottom, and the saved copy shows its outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+#: Each notebook should take well under a minute on a laptop CPU; a cell over this fails the test.
+CELL_TIMEOUT_S = 180
+
+
+def _outputs(notebook) -> list[dict]:
+    return [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
+
+
+def _has_picture(notebook) -> bool:
+    return any("image/png" in out.get("data", {}) for out in _outputs(notebook))
+
+
+def test_there_are_notebooks():
+    names = {path.stem for path in NOTEBOOKS}
+    assert {"feature_visualisation", "adversarial_example", "portfolio", "calibration"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_saved_notebook_shows_its_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(cell.execution_count is not None for cell in code), "not executed"
+    assert not [out for out in _outputs(notebook) if out.get("output_type") == "error"]
+    assert _has_picture(notebook)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(6 * CELL_TIMEOUT_S)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_runs_top_to_bottom(path):
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()  # raises CellExecutionError on the first failing cell
+    assert _has_picture(notebook)
