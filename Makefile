@@ -27,11 +27,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# One BLAS thread per test process: two pytest workers share two cores, and scipy's small
+# vector operations only contend with more.
 test: lint typecheck
-	$(PY) -m pytest -n 2 --timeout 900
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 --timeout 900
 
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/sharded.py
 
 clean:
 	rm -rf $(VENV)

@@ -20,7 +20,16 @@ from scipy.sparse.linalg import LinearOperator
 from . import _constraints
 from ._backend import Backend
 from ._progress import History, make_progress
-from ._tree import Bounds, Layout, PyTree, build_layout, check_bound_order, flat_bounds
+from ._tree import (
+    Bounds,
+    Layout,
+    PyTree,
+    build_layout,
+    check_bound_order,
+    flat_bounds,
+    flatten,
+    locate,
+)
 
 
 class MethodInfo(NamedTuple):
@@ -107,8 +116,6 @@ def _check_inputs(fun: Any, callback: Any, options: Any) -> None:
 def _check_finite(layout: Layout, x0_flat: np.ndarray) -> None:
     bad = np.flatnonzero(~np.isfinite(x0_flat))
     if bad.size:
-        from ._tree import locate
-
         path, index = locate(layout, int(bad[0]))
         raise ValueError(
             f"`x0` must be finite; `{path}` holds {x0_flat[bad[0]]} at element {index}. "
@@ -179,25 +186,14 @@ class _Trees:
         return self.layout.unflatten(leaves)
 
     def flat(self, tree: PyTree, *, name: str, gradient: bool = False) -> np.ndarray:
-        from ._tree import flatten
-
-        leaves, treedef = flatten(tree)
-        if treedef != self.layout.treedef:
-            raise ValueError(
-                f"`{name}` returned a pytree of structure {treedef}; expected the structure of "
-                f"`x0`, {self.layout.treedef}."
+        leaves = self.layout.leaves_like_x(tree, name=name)
+        conjugate = gradient and self.backend.conjugate_gradients
+        arrays = [
+            np.conj(array) if conjugate and spec.dtype.kind == "c" else array
+            for spec, array in zip(
+                self.layout.leaves, map(self.backend.to_numpy, leaves), strict=True
             )
-        arrays = []
-        for spec, leaf in zip(self.layout.leaves, leaves, strict=True):
-            array = self.backend.to_numpy(leaf)
-            if array.shape != spec.shape:
-                raise ValueError(
-                    f"`{name}` returned shape {array.shape} at `{spec.path}`; expected "
-                    f"{spec.shape}."
-                )
-            if gradient and spec.dtype.kind == "c" and self.backend.conjugate_gradients:
-                array = np.conj(array)
-            arrays.append(array)
+        ]
         return self.layout.ravel(arrays)
 
 
@@ -469,8 +465,6 @@ def minimize(
     backend.check_args(x0, args)
     backend.prepare(x0)
     layout = build_layout(x0, describe_leaf=backend.describe_leaf)
-    from ._tree import flatten
-
     x0_leaves, _ = flatten(x0)
     x0_flat = layout.ravel([backend.to_numpy(leaf) for leaf in x0_leaves])
     _check_finite(layout, x0_flat)

@@ -199,19 +199,9 @@ def unravel(layout: Layout, flat: jax.Array) -> PyTree:
 
 def ravel(layout: Layout, tree: PyTree, *, name: str) -> jax.Array:
     """The flat vector of a pytree like `x` (traceable); checks structure and shapes."""
-    leaves, treedef = optree.tree_flatten(tree, namespace=NAMESPACE)
-    if treedef != layout.treedef:
-        raise ValueError(
-            f"`{name}` returned a pytree of structure {treedef}; expected the structure of `x0`, "
-            f"{layout.treedef}."
-        )
     parts = []
-    for spec, leaf in zip(layout.leaves, leaves, strict=True):
+    for spec, leaf in zip(layout.leaves, layout.leaves_like_x(tree, name=name), strict=True):
         leaf = jnp.asarray(leaf)
-        if leaf.shape != spec.shape:
-            raise ValueError(
-                f"`{name}` returned shape {leaf.shape} at `{spec.path}`; expected {spec.shape}."
-            )
         if spec.dtype.kind == "c":
             # JAX's gradient of a real function of z is conj(d/dRe + i d/dIm).
             leaf = jnp.conj(leaf)
@@ -270,9 +260,7 @@ class _Cache:
 
     def __init__(self, size: int = 256) -> None:
         self._size = size
-        self._table: collections.OrderedDict[Hashable, tuple[Any, Any]] = (
-            collections.OrderedDict()
-        )
+        self._table: collections.OrderedDict[Hashable, tuple[Any, Any]] = collections.OrderedDict()
 
     def get(self, fun: Any, key: Hashable, build: Callable[[], Any]) -> Any:
         try:
@@ -297,7 +285,7 @@ class _Cache:
     def compiled_for(self, fun: Any) -> dict[Hashable, Any]:
         """The cached compiled functions of `fun`, by key (for inspection in tests)."""
         return {
-            full_key[1]: compiled
+            full_key[1]: compiled  # type: ignore[index]
             for full_key, (owner, compiled) in self._table.items()
             if owner is fun
         }

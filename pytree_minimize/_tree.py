@@ -103,6 +103,28 @@ class Layout:
     def unflatten(self, leaves: Sequence[Any]) -> PyTree:
         return optree.tree_unflatten(self.treedef, leaves)
 
+    def leaves_like_x(
+        self, tree: PyTree, *, name: str, shape_of: Callable[[Any], Sequence[int]] = np.shape
+    ) -> list[Any]:
+        """The leaves of `tree`, which a user function `name` returned as a pytree like `x`.
+
+        Raises:
+            ValueError: `tree`'s structure or a leaf's shape differs from `x0`'s.
+        """
+        leaves, treedef = flatten(tree)
+        if treedef != self.treedef:
+            raise ValueError(
+                f"`{name}` returned a pytree of structure {treedef}; expected the structure of "
+                f"`x0`, {self.treedef}."
+            )
+        for spec, leaf in zip(self.leaves, leaves, strict=True):
+            shape = tuple(shape_of(leaf))
+            if shape != spec.shape:
+                raise ValueError(
+                    f"`{name}` returned shape {shape} at `{spec.path}`; expected {spec.shape}."
+                )
+        return leaves
+
     def ravel(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         """Host-side ravel of NumPy leaves into a new float64 vector."""
         flat = np.empty(self.n, dtype=np.float64)

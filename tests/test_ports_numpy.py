@@ -197,7 +197,7 @@ def test_errors_name_the_argument():
         minimize(value, structure(X0_FLAT), method="Newton-CG")
     with pytest.raises(ValueError, match="pass `hess`"):
         minimize(value_and_gradient, structure(X0_FLAT), jac=True, method="trust-exact")
-    with pytest.raises(ValueError, match="`fun` returned a gradient of structure"):
+    with pytest.raises(ValueError, match="`fun` returned a pytree of structure"):
         minimize(lambda x: (value(x), {"a": x["a"]}), structure(X0_FLAT), jac=True)
     with pytest.raises(TypeError, match=r"x0\['n'\]"):
         minimize(value, {"a": np.zeros(2), "n": np.zeros(2, int)})

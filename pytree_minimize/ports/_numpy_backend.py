@@ -11,7 +11,7 @@ import numpy as np
 import optree
 from scipy.optimize._numdiff import approx_derivative
 
-from .._tree import NAMESPACE, Layout, PyTree, build_layout, flatten
+from .._tree import NAMESPACE, Layout, PyTree, build_layout
 
 
 def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
@@ -194,19 +194,9 @@ class NumpyBackend:
 
 
 def _ravel_like_x(layout: Layout, tree: PyTree, *, name: str) -> np.ndarray:
-    leaves, treedef = flatten(tree)
-    if treedef != layout.treedef:
-        raise ValueError(
-            f"`{name}` returned a gradient of structure {treedef}; expected the structure of "
-            f"`x0`, {layout.treedef}."
-        )
     arrays = []
-    for spec, leaf in zip(layout.leaves, leaves, strict=True):
+    for spec, leaf in zip(layout.leaves, layout.leaves_like_x(tree, name=name), strict=True):
         array = np.asarray(leaf)
-        if array.shape != spec.shape:
-            raise ValueError(
-                f"`{name}` returned shape {array.shape} at `{spec.path}`; expected {spec.shape}."
-            )
         # The JAX/NumPy convention for a complex leaf: the gradient is d/dRe - i d/dIm.
         arrays.append(np.conj(array) if spec.dtype.kind == "c" else array)
     return layout.ravel(arrays)
