@@ -47,15 +47,19 @@ def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
 
 
 def measure(contenders: dict[str, Run], rounds: int) -> tuple[Times, Times]:
-    """Wall and CPU seconds per evaluation over `rounds` interleaved rounds, after one warm-up
-    run of each contender."""
+    """Wall and CPU seconds per evaluation over `rounds` interleaved rounds (the order rotating
+    from round to round), after one warm-up run of each contender."""
     with one_blas_thread():
         for run in contenders.values():
             run()
         wall: Times = {name: [] for name in contenders}
         cpu: Times = {name: [] for name in contenders}
-        for _ in range(rounds):
-            for name, run in contenders.items():
+        names = list(contenders)
+        for round_index in range(rounds):
+            # Rotate who goes first, so no contender always follows the same neighbour.
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:
+                run = contenders[name]
                 wall_seconds, cpu_seconds, nfev = run()
                 wall[name].append(wall_seconds / nfev)
                 cpu[name].append(cpu_seconds / nfev)

@@ -15,8 +15,8 @@ iterations:
 The tangent solves these linearised conditions with Hessian-vector products and conjugate
 gradients on the null space of the active constraints (a projected system, symmetric positive
 definite at a strict local minimum), so no Hessian is ever formed. It is written as a
-`jax.custom_jvp` whose tangent is linear in the input tangent and whose linear solve is
-`jax.scipy.sparse.linalg.cg` (a `custom_linear_solve`), so forward mode (`jax.jvp`,
+`jax.custom_jvp` whose tangent is linear in the input tangent and whose linear solve is a
+`jax.lax.custom_linear_solve` around a small conjugate-gradient loop, so forward mode (`jax.jvp`,
 `jax.jacfwd`) and reverse mode (`jax.grad`, `jax.jacrev`, by transposition) both work, with and
 without `jit` and `vmap`.
 """

@@ -228,10 +228,17 @@ class _Recorder:
                 return entry
         return None
 
-    def at(self, x: np.ndarray) -> tuple[Any, np.ndarray | None]:
-        """`(fun, grad)` of the evaluation at exactly `x`, else of the latest one."""
+    def iterate(self, x: np.ndarray, fun: Any, grad: Any) -> tuple[Any, np.ndarray | None]:
+        """`(fun, grad)` at the iterate `x` of a callback, taking what the callback lacks from
+        the evaluation at `x` (else from the latest one), and keeping `x` among the recent
+        evaluations: a trust-region method may report it again after rejecting a trial point."""
         entry = self._entry(x)
-        return (entry[1], entry[2]) if entry is not None else (self.fun, self.grad)
+        seen = entry if entry is not None else [x, self.fun, self.grad]
+        fun = seen[1] if fun is None else fun
+        grad = seen[2] if grad is None else grad
+        if entry is None or entry is not self._recent[-1]:
+            self._recent.append([np.array(x), fun, grad])
+        return fun, grad
 
     def value(self, evaluate: Callable) -> Callable:
         def recorded(x: np.ndarray) -> Any:
@@ -402,13 +409,8 @@ def _callback(
                 grad = result.get("grad")
         if not _is_gradient(grad, x):
             grad = None
-        if fun is None or (grad is None and info.gradient):
-            seen_fun, seen_grad = recorder.at(x)
-            fun = seen_fun if fun is None else fun
-            grad = seen_grad if info.gradient else None
-        # A copy: this iterate may be reported again after a rejected trust-region step.
-        recorder.remember(np.array(x), fun, grad)
-        history.record(float(np.real(fun)), grad)
+        fun, grad = recorder.iterate(x, fun, grad)
+        history.record(float(fun), grad if info.gradient else None)
 
     def call_user(x: np.ndarray, result: Any) -> None:
         if user is None:

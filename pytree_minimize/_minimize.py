@@ -50,15 +50,20 @@ def minimize(
             `hessp(x, p, *args)` returning a pytree like `x`.
         bounds: `pytree_minimize.Bounds(lb, ub)` with pytree (or prefix, or scalar) bounds; for a
             single-array `x0` also scipy's `Bounds` or `(min, max)` pairs.
-        constraints: scipy's constraint forms, with functions of the pytree `x`.
+        constraints: scipy's forms (dicts, `NonlinearConstraint`, `LinearConstraint` for a
+            single-array `x0`) with functions of the pytree `x`, or
+            `pytree_minimize.LinearConstraint(fun, lb, ub)` for a function linear in `x`; one
+            or a list. Jacobians and constraint Hessians come from autodiff.
         tol: Tolerance, passed to scipy.
         callback: `callback(intermediate_result)` or `callback(xk)`, with pytree `x`.
         options: Method options, passed to scipy.
         progress: True for a tqdm progress bar, or a tqdm instance.
 
     Returns:
-        scipy's `OptimizeResult`, with `x` and `jac` shaped, typed and placed like `x0`, and
-        `history` (per-iteration `fun`, `time` and, for gradient methods, `grad_norm`).
+        scipy's `OptimizeResult`, with `x` and `jac` shaped, typed and placed like `x0`,
+        `history` (per-iteration `fun`, `time` and, for gradient methods, `grad_norm`) and, for
+        SLSQP and trust-constr with constraints, `constraint_multipliers` (one pytree per
+        constraint, shaped like its output).
 
     Examples:
         >>> import jax.numpy as jnp
