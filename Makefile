@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 # One BLAS thread per test process: two pytest workers share two cores, and scipy's small
 # vector operations only contend with more.
 test: lint typecheck
-	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 --timeout 900
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 --timeout 900 --durations=15
 
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py
