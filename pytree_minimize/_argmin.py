@@ -785,16 +785,7 @@ def argmin(
         >>> round(float(jax.grad(lambda lam: solve(lam).sum())(1.0)), 4)  # -2 / (1 + lam)^2
         -0.5
     """
-    if not callable(fun):
-        raise TypeError(
-            f"`fun` must be callable as `fun(x, *args)`; got {type(fun).__name__}. "
-            "Pass the objective function itself."
-        )
-    if options is not None and not isinstance(options, dict):
-        raise TypeError(
-            f"`options` must be a dict of method options; got {type(options).__name__}, for "
-            "example `options={'maxiter': 100}`."
-        )
+    _driver.check_inputs(fun, None, options)
     if not isinstance(args, tuple):
         args = (args,)
     problem = _Problem(fun, x0, args, method, bounds, constraints, tol, options)

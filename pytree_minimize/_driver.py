@@ -95,7 +95,7 @@ def normalize_method(method: Any, *, has_bounds: bool, has_constraints: bool) ->
 # Input checks.
 
 
-def _check_inputs(fun: Any, callback: Any, options: Any) -> None:
+def check_inputs(fun: Any, callback: Any, options: Any) -> None:
     if not callable(fun):
         raise TypeError(
             f"`fun` must be callable as `fun(x, *args)`; got {type(fun).__name__}. "
@@ -461,7 +461,7 @@ def minimize(
     progress: Any = False,
 ) -> sopt.OptimizeResult:
     """scipy.optimize.minimize over pytrees for any backend (see `pytree_minimize.minimize`)."""
-    _check_inputs(fun, callback, options)
+    check_inputs(fun, callback, options)
     if not isinstance(args, tuple):
         args = (args,)
     backend.check_args(x0, args)

@@ -20,7 +20,7 @@ import numpy as np
 import optree
 from jax.sharding import NamedSharding, PartitionSpec
 
-from ._tree import NAMESPACE, Layout, PyTree, build_layout
+from ._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 
 # ---------------------------------------------------------------------------------------------
 # JAX-registered node types (equinox Modules, register_dataclass, flax structs) in optree.
@@ -81,13 +81,9 @@ _DYNAMIC_ARG_TYPES = (jax.Array, np.ndarray, np.generic, float, int, complex, bo
 
 
 def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
-    if isinstance(leaf, jax.Array | np.ndarray | np.generic):
+    if isinstance(leaf, jax.Array):
         return tuple(leaf.shape), np.dtype(leaf.dtype)
-    if isinstance(leaf, bool):
-        return (), np.dtype(bool)
-    if isinstance(leaf, int | float | complex):
-        return (), np.asarray(leaf).dtype
-    return None
+    return describe_host_leaf(leaf)
 
 
 def to_numpy(leaf: Any) -> np.ndarray:

@@ -67,6 +67,18 @@ def format_path(accessor: optree.PyTreeAccessor, root: str) -> str:
     return accessor.codify(root)
 
 
+def describe_host_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
+    """`(shape, dtype)` of a NumPy array or Python number, the leaves every backend takes beside
+    its own tensors; None for anything else."""
+    if isinstance(leaf, np.ndarray | np.generic):
+        return tuple(leaf.shape), np.dtype(leaf.dtype)
+    if isinstance(leaf, bool):
+        return (), np.dtype(bool)
+    if isinstance(leaf, int | float | complex):
+        return (), np.asarray(leaf).dtype
+    return None
+
+
 def _is_inexact(dtype: np.dtype) -> bool:
     return dtype.kind in "fc"
 

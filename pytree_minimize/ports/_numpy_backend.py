@@ -3,7 +3,6 @@ scipy's finite differences; constraint Jacobians from finite differences of the 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -11,19 +10,15 @@ import numpy as np
 import optree
 from scipy.optimize._numdiff import approx_derivative
 
-from .._tree import NAMESPACE, Layout, PyTree, build_layout
+from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
+from ._common import PlainHooks
 
 
 def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
-    if isinstance(leaf, np.ndarray | np.generic):
+    described = describe_host_leaf(leaf)
+    if described is None and all(hasattr(leaf, a) for a in ("__array__", "shape", "dtype")):
         return tuple(leaf.shape), np.dtype(leaf.dtype)
-    if isinstance(leaf, bool):
-        return (), np.dtype(bool)
-    if isinstance(leaf, int | float | complex):
-        return (), np.asarray(leaf).dtype
-    if hasattr(leaf, "__array__") and hasattr(leaf, "shape") and hasattr(leaf, "dtype"):
-        return tuple(leaf.shape), np.dtype(leaf.dtype)
-    return None
+    return described
 
 
 def to_numpy(leaf: Any) -> np.ndarray:
@@ -81,7 +76,7 @@ def _ravel_output(out: PyTree) -> np.ndarray:
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-class NumpyBackend:
+class NumpyBackend(PlainHooks):
     """Backend for NumPy leaves without autodiff (see :mod:`pytree_minimize._backend`)."""
 
     name = "NumPy"
@@ -91,15 +86,6 @@ class NumpyBackend:
     describe_leaf = staticmethod(describe_leaf)
     to_numpy = staticmethod(to_numpy)
     restore_leaf = staticmethod(restore_leaf)
-
-    def prepare(self, tree: PyTree) -> None:
-        return None
-
-    def check_args(self, x0: PyTree, args: tuple) -> None:
-        return None
-
-    def precision(self, layout: Layout) -> contextlib.AbstractContextManager[Any]:
-        return contextlib.nullcontext()
 
     def value(
         self, fun: Callable, layout: Layout, args: tuple, *, complex_step: bool = False

@@ -9,7 +9,6 @@ evaluation is one call and one transfer back. Functions are cached per (user fun
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -17,8 +16,8 @@ import numpy as np
 import optree
 import tensorflow as tf
 
-from .._tree import NAMESPACE, Layout, PyTree, build_layout, flatten
-from ._common import FunctionCache
+from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
+from ._common import FunctionCache, PlainHooks
 
 _ZERO = tf.UnconnectedGradients.ZERO
 #: Marks this module's own traced helpers: plain Python that autograph need not rewrite.
@@ -31,15 +30,10 @@ def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
         if not leaf.shape.is_fully_defined():
             return None
         return tuple(leaf.shape.as_list()), np.dtype(leaf.dtype.as_numpy_dtype)
-    if isinstance(leaf, np.ndarray | np.generic):
-        return tuple(leaf.shape), np.dtype(leaf.dtype)
-    if isinstance(leaf, bool):
-        return (), np.dtype(bool)
-    if isinstance(leaf, int | float | complex):
-        return (), np.asarray(leaf).dtype
-    if _is_tensor_like(leaf):
+    described = describe_host_leaf(leaf)
+    if described is None and _is_tensor_like(leaf):
         return describe_leaf(tf.convert_to_tensor(leaf))
-    return None
+    return described
 
 
 def _is_tensor_like(leaf: Any) -> bool:
@@ -166,7 +160,7 @@ def _pack(value: tf.Tensor, grad: tf.Tensor) -> tf.Tensor:
     return tf.concat([tf.reshape(tf.cast(value, grad.dtype), [1]), grad], 0)
 
 
-class TensorFlowBackend:
+class TensorFlowBackend(PlainHooks):
     """Backend for TensorFlow tensors and variables (see :mod:`pytree_minimize._backend`).
 
     Args:
@@ -183,15 +177,6 @@ class TensorFlowBackend:
 
     def __init__(self, *, jit_compile: bool = False):
         self.jit_compile = bool(jit_compile)
-
-    def prepare(self, tree: PyTree) -> None:
-        return None
-
-    def check_args(self, x0: PyTree, args: tuple) -> None:
-        return None
-
-    def precision(self, layout: Layout) -> contextlib.AbstractContextManager[Any]:
-        return contextlib.nullcontext()
 
     def _function(self, kind: str, fun: Callable, key: Any, make: Callable) -> Any:
         """The cached `tf.function` of `make(call)`, where `call` stands for `fun` (see

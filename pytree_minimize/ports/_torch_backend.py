@@ -17,7 +17,8 @@ import numpy as np
 import optree
 import torch
 
-from .._tree import NAMESPACE, Layout, PyTree, build_layout, flatten
+from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
+from ._common import PlainHooks
 
 _RUN_BACKWARD: Callable[..., tuple[torch.Tensor, ...]] | None
 try:
@@ -58,13 +59,7 @@ def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
             except TypeError:
                 return tuple(leaf.shape), np.dtype(object)
         return tuple(leaf.shape), dtype
-    if isinstance(leaf, np.ndarray | np.generic):
-        return tuple(leaf.shape), np.dtype(leaf.dtype)
-    if isinstance(leaf, bool):
-        return (), np.dtype(bool)
-    if isinstance(leaf, int | float | complex):
-        return (), np.asarray(leaf).dtype
-    return None
+    return describe_host_leaf(leaf)
 
 
 def to_numpy(leaf: Any) -> np.ndarray:
@@ -230,7 +225,7 @@ def _batched_rows(
     return torch.stack(result)
 
 
-class TorchBackend:
+class TorchBackend(PlainHooks):
     """Backend for PyTorch tensors (see :mod:`pytree_minimize._backend`). One instance per
     `minimize` call: it keeps the leaves of `x0` for their dtypes and devices."""
 
@@ -245,12 +240,6 @@ class TorchBackend:
     def __init__(self, x0: PyTree):
         self._x0_leaves, _ = flatten(x0)
         self._plan: _Plan | None = None
-
-    def prepare(self, tree: PyTree) -> None:
-        return None
-
-    def check_args(self, x0: PyTree, args: tuple) -> None:
-        return None
 
     def precision(self, layout: Layout) -> contextlib.AbstractContextManager[Any]:
         # Autograd must be on even where the caller runs under `torch.no_grad()`.
