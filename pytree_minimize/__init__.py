@@ -1,10 +1,19 @@
 """Every method of `scipy.optimize.minimize` on nested pytrees, with derivatives from autodiff."""
 
 from ._argmin import Solution, argmin
-from ._constraints import LinearConstraint
+from ._cache import clear_cache
+from ._linear_constraint import LinearConstraint
 from ._minimize import minimize
 from ._plot import plot_history
 from ._tree import Bounds
 
-__all__ = ["Bounds", "LinearConstraint", "Solution", "argmin", "minimize", "plot_history"]
+__all__ = [
+    "Bounds",
+    "LinearConstraint",
+    "Solution",
+    "argmin",
+    "clear_cache",
+    "minimize",
+    "plot_history",
+]
 __version__ = "0.1.0"

@@ -12,13 +12,9 @@ iterations:
 * equality and active inequality constraints: the KKT conditions
   `grad_x f - J_c^T lam = 0`, `c_active(x*, args) = const`.
 
-The tangent solves these linearised conditions with Hessian-vector products and conjugate
-gradients on the null space of the active constraints (a projected system, symmetric positive
-definite at a strict local minimum), so no Hessian is ever formed. It is written as a
-`jax.custom_jvp` whose tangent is linear in the input tangent and whose linear solve is a
-`jax.lax.custom_linear_solve` around a small conjugate-gradient loop, so forward mode (`jax.jvp`,
-`jax.jacfwd`) and reverse mode (`jax.grad`, `jax.jacrev`, by transposition) both work, with and
-without `jit` and `vmap`.
+The tangent solves these linearised conditions without forming a Hessian (see `_implicit`, which
+alone knows that part). This module alone knows the host solve: closure conversion of the user's
+functions, the problem's static description, and the `pure_callback` into the driver.
 """
 
 from __future__ import annotations
@@ -32,20 +28,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optree
-import scipy.optimize as sopt
 
 from . import _constraints, _driver
-from ._jax_backend import JaxBackend, _Cache, register_jax_nodes, scalar_output, unravel
+from ._cache import CACHE
+from ._implicit import differentiable
+from ._jax_backend import JaxBackend, describe_shape, register_jax_nodes, scalar_output, unravel
+from ._linear_constraint import LinearConstraint
+from ._methods import check_takes, normalize_method
 from ._tree import NAMESPACE, Layout, PyTree, build_layout
 
 _BACKEND = JaxBackend()
-#: `pytree_minimize.LinearConstraint` (a linear constraint stated as a function of the pytree).
-_PytreeLinear: Any = getattr(_constraints, "LinearConstraint", None)
-
-#: A coordinate (or constraint) counts as active when it lies within this relative distance of
-#: its bound: `|x - b| <= _ACTIVE_TOL * (1 + |b|)`. Solvers stop within about their tolerance of
-#: a bound (interior-point trust-constr never reaches it exactly), so exact equality is too strict.
-_ACTIVE_TOL = 1e-6
 
 #: Worker threads for a batch of problems that arrives as one callback (under `jax.vmap`); 1
 #: would mean one problem after another. Threads measured faster (see `argmin`): scipy's
@@ -164,119 +156,38 @@ class _Constraint(NamedTuple):
     size: int
 
 
-class _Unbounded:
-    """Stands for `None` inside a bounds pytree, which optree would otherwise read as empty."""
-
-
-def _bound_vector(value: Any, shapes: PyTree, *, index: int, side: str) -> np.ndarray:
-    """A constraint's `lb` or `ub` over its flattened output: a scalar, an array shaped like a
-    single-array output, a flat vector, or a pytree like the output (or a prefix of it)."""
-    fill = -np.inf if side == "lb" else np.inf
-    specs = optree.tree_leaves(shapes, namespace=NAMESPACE)
-    size = sum(math.prod(spec.shape) for spec in specs)
-    if value is None:
-        return np.full(size, fill)
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        array = None
-    if array is not None:
-        targets = [(size,)] + ([tuple(specs[0].shape)] if len(specs) == 1 else [])
-        for shape in targets:
-            try:
-                return np.broadcast_to(array, shape).ravel().copy()
-            except ValueError:
-                pass
-    try:
-        marked = optree.tree_map(
-            lambda v: _Unbounded() if v is None else v,
-            value,
-            none_is_leaf=True,
-            namespace=NAMESPACE,
-        )
-        broadcast = optree.tree_broadcast_prefix(marked, shapes, namespace=NAMESPACE)
-        parts = [
-            np.full(math.prod(spec.shape), fill)
-            if isinstance(leaf, _Unbounded)
-            else np.broadcast_to(np.asarray(leaf, dtype=np.float64), spec.shape).ravel()
-            for leaf, spec in zip(optree.tree_leaves(broadcast, namespace=NAMESPACE), specs)
-        ]
-        return np.concatenate(parts)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"`constraints[{index}].{side}` must be a number, an array that broadcasts to the "
-            f"constraint's output, a flat vector of its {size} values, or a pytree like the "
-            f"output (or a prefix of it); got {value!r}."
-        ) from None
-
-
-def _prepare_constraint(constraint: Any, index: int, x0: PyTree, layout: Layout) -> _Constraint:
-    if isinstance(constraint, sopt.LinearConstraint):
+def _prepare_constraint(parsed: Any, x0: PyTree, layout: Layout) -> _Constraint:
+    """The constraint as `lb <= c(x) <= ub` over its flattened output, read by the parser all
+    entry points share."""
+    name = parsed.name
+    if parsed.form == "matrix":
         if not layout.is_single_array or layout.has_complex:
             raise TypeError(
-                f"`constraints[{index}]` is scipy's `LinearConstraint`, whose matrix acts on a "
-                "single real array; for a pytree `x0` state the constraint as a function."
+                f"`{name}` is scipy's `LinearConstraint`, whose matrix acts on a single real "
+                "array; for a pytree `x0` state the constraint as a function."
             )
-        matrix = constraint.A
+        matrix = parsed.original.A
         matrix = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, float)
         matrix = np.atleast_2d(matrix)
         size = matrix.shape[0]
-        return _Constraint(
-            constraint,
-            None,
-            matrix,
-            _bound_vector(
-                constraint.lb, jax.ShapeDtypeStruct((size,), float), index=index, side="lb"
-            ),
-            _bound_vector(
-                constraint.ub, jax.ShapeDtypeStruct((size,), float), index=index, side="ub"
-            ),
-            size,
-        )
-    if _PytreeLinear is not None and isinstance(constraint, _PytreeLinear):
-        args = constraint.args if isinstance(constraint.args, tuple) else (constraint.args,)
-        function = _Operand(constraint.fun, x0, args, name=f"constraints[{index}].fun", hoist=True)
-        register_jax_nodes(function.out_shape)
-        return _Constraint(
-            constraint,
-            function,
-            None,
-            _bound_vector(constraint.lb, function.out_shape, index=index, side="lb"),
-            _bound_vector(constraint.ub, function.out_shape, index=index, side="ub"),
-            _output_size(function.out_shape),
-        )
-    if isinstance(constraint, dict):
-        kind = constraint.get("type")
-        if kind not in ("eq", "ineq"):
-            raise ValueError(
-                f"`constraints[{index}]['type']` is {kind!r}; expected 'eq' or 'ineq'."
-            )
-        fun = constraint.get("fun")
-        if not callable(fun):
-            raise TypeError(f"`constraints[{index}]['fun']` must be callable.")
-        args = constraint.get("args", ())
-        if not isinstance(args, tuple):
-            args = (args,)
-        function = _Operand(fun, x0, args, name=f"constraints[{index}]['fun']", hoist=True)
-        size = _output_size(function.out_shape)
-        ub = 0.0 if kind == "eq" else np.inf
-        return _Constraint(constraint, function, None, np.zeros(size), np.full(size, ub), size)
-    if isinstance(constraint, sopt.NonlinearConstraint):
-        function = _Operand(constraint.fun, x0, (), name=f"constraints[{index}].fun", hoist=False)
-        register_jax_nodes(function.out_shape)
-        return _Constraint(
-            constraint,
-            function,
-            None,
-            _bound_vector(constraint.lb, function.out_shape, index=index, side="lb"),
-            _bound_vector(constraint.ub, function.out_shape, index=index, side="ub"),
-            _output_size(function.out_shape),
-        )
-    raise ValueError(
-        f"`constraints[{index}]` is a {type(constraint).__name__}; `argmin` takes dicts with "
-        "'type' and 'fun', `NonlinearConstraint`, `pytree_minimize.LinearConstraint` and "
-        "scipy's `LinearConstraint`."
+        lb, ub = _constraints.output_bounds(parsed, None, size, _BACKEND)
+        return _Constraint(parsed.original, None, matrix, lb, ub, size)
+    # A dict's (or a `pytree_minimize.LinearConstraint`'s) traced values come in its `args`
+    # and are hoisted; a `NonlinearConstraint` closes over its values.
+    hoist = isinstance(parsed.original, dict) or parsed.form == "affine"
+    what = f"{name}['fun']" if isinstance(parsed.original, dict) else f"{name}.fun"
+    function = _Operand(parsed.fun, x0, parsed.args, name=what, hoist=hoist)
+    register_jax_nodes(function.out_shape)
+    lb, ub = _output_bounds(parsed, function.out_shape)
+    return _Constraint(parsed.original, function, None, lb, ub, _output_size(function.out_shape))
+
+
+def _output_bounds(parsed: Any, shapes: PyTree) -> tuple[np.ndarray, np.ndarray]:
+    """`lb` and `ub` over the flattened output, broadcast as `minimize` does."""
+    out_layout = build_layout(
+        shapes, describe_leaf=describe_shape, name="constraint output", allow_complex=False
     )
+    return _constraints.output_bounds(parsed, out_layout, out_layout.n, _BACKEND)
 
 
 def _output_size(shapes: PyTree) -> int:
@@ -291,7 +202,7 @@ def _host_constraint(con: _Constraint, operands: Sequence[Any]) -> Any:
         rebuilt["fun"] = con.function.host_fun
         rebuilt["args"] = con.function.host_args(operands)
         return rebuilt
-    if _PytreeLinear is not None and isinstance(con.original, _PytreeLinear):
+    if isinstance(con.original, LinearConstraint):
         assert con.function is not None
         original = con.original
         return type(original)(
@@ -334,16 +245,13 @@ class _Problem:
         self.fun_dtype = _check_scalar(self.objective.out_shape, self.flat_dtype)
 
         constraint_list = _constraints.as_list(constraints)
-        self.info = _driver.normalize_method(
+        self.info = normalize_method(
             method, has_bounds=bounds is not None, has_constraints=bool(constraint_list)
         )
-        if constraint_list and not self.info.constraints:
-            raise ValueError(
-                f"`constraints` were given, but method {self.info.name!r} does not take "
-                "constraints; use 'SLSQP', 'trust-constr', 'COBYLA' or 'COBYQA'."
-            )
+        check_takes(self.info, bounds=False, constraints=bool(constraint_list))
         self.constraints = [
-            _prepare_constraint(c, i, self.x0, layout) for i, c in enumerate(constraint_list)
+            _prepare_constraint(_constraints.parse(c, i), self.x0, layout)
+            for i, c in enumerate(constraint_list)
         ]
 
         self.bounds = bounds
@@ -359,11 +267,7 @@ class _Problem:
             register_jax_nodes(bounds)
             scipy_bounds = _driver._scipy_bounds(bounds, layout, self.x0, _BACKEND)
             if scipy_bounds is not None:
-                if not self.info.bounds:
-                    raise ValueError(
-                        f"`bounds` were given, but method {self.info.name!r} does not take "
-                        "bounds; use for example 'L-BFGS-B', 'TNC', 'SLSQP' or 'trust-constr'."
-                    )
+                check_takes(self.info, bounds=True, constraints=False)
                 self.lb = np.asarray(scipy_bounds.lb, dtype=np.float64)
                 self.ub = np.asarray(scipy_bounds.ub, dtype=np.float64)
         self.method = method
@@ -408,7 +312,7 @@ class _Problem:
             elif (
                 con.function is not None
                 and con.function.hoisted is False
-                and (_PytreeLinear is not None and isinstance(con.original, _PytreeLinear))
+                and (isinstance(con.original, LinearConstraint))
             ):
                 # Its `args` may be traced: key on everything else.
                 keep = repr(con.original.keep_feasible)
@@ -445,20 +349,15 @@ class _Problem:
         x0 = self.layout.unflatten(self.layout.unravel(np.asarray(x0_flat, dtype=np.float64)))
         constraints = [_host_constraint(con, ops) for con, ops in zip(self.constraints, parts[1:])]
         result = _driver.minimize(
-            _BACKEND,
+            JaxBackend(),  # one per solve: it records x0's shardings
             self.objective.host_fun,
             x0,
-            self.objective.host_args(parts[0]),
-            self.method,
-            None,
-            None,
-            None,
-            self.bounds,
-            constraints,
-            self.tol,
-            None,
-            self.options,
-            False,
+            args=self.objective.host_args(parts[0]),
+            method=self.method,
+            bounds=self.bounds,
+            constraints=constraints,
+            tol=self.tol,
+            options=self.options,
         )
         x_leaves, _ = optree.tree_flatten(result.x, namespace=NAMESPACE)
         return (
@@ -561,132 +460,11 @@ def _is_traced(tree: PyTree) -> bool:
     return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
 
 
-# ---------------------------------------------------------------------------------------------
-# Implicit differentiation.
-
-
-def _near(values: jax.Array, bound: jax.Array) -> jax.Array:
-    """Where `values` lie within the activity tolerance of a finite `bound`."""
-    finite = jnp.isfinite(bound)
-    scale = 1 + jnp.abs(jnp.where(finite, bound, 0))
-    return finite & (jnp.abs(values - jnp.where(finite, bound, 0)) <= _ACTIVE_TOL * scale)
-
-
-def _implicit_tangent(
-    problem: _Problem, x: jax.Array, operands: list[Any], tangents: list[Any]
-) -> jax.Array:
-    """d x* in direction `tangents` (of the operands), from the linearised optimality
-    conditions. Linear in `tangents`; the only solve is conjugate gradients on a projected,
-    symmetric operator, so JAX can transpose it for reverse mode."""
-    dtype = x.dtype
-    lb = jnp.asarray(problem.lb, dtype)
-    ub = jnp.asarray(problem.ub, dtype)
-    free = jnp.where(_near(x, lb) | _near(x, ub), 0.0, 1.0).astype(dtype)
-    grad_f = jax.grad(problem.f)
-
-    if problem.constraints:
-        clb = jnp.asarray(np.concatenate([c.lb for c in problem.constraints]), dtype)
-        cub = jnp.asarray(np.concatenate([c.ub for c in problem.constraints]), dtype)
-        values = problem.c(x, operands)
-        active = ((clb == cub) | _near(values, clb) | _near(values, cub)).astype(dtype)
-        jac = jax.jacrev(problem.c)(x, operands)
-        # Active rows only, free columns only: the constraints that hold as equalities at x*,
-        # acting on the coordinates that may move.
-        jac_m = jac * active[:, None] * free[None, :]
-        gram_pinv = jnp.linalg.pinv(jac_m @ jac_m.T, hermitian=True)
-        # Multipliers by least squares on the stationarity residual over the free coordinates,
-        # which works whatever the method (COBYLA reports none) and whichever sign convention.
-        lam = jax.lax.stop_gradient(gram_pinv @ (jac_m @ grad_f(x, operands)))
-
-        def lagrangian(y: jax.Array, ops: list[Any]) -> jax.Array:
-            return problem.f(y, ops) - jnp.dot(lam, problem.c(y, ops))
-
-        def project(v: jax.Array) -> jax.Array:
-            return free * v - jac_m.T @ (gram_pinv @ (jac_m @ v))
-
-        dc = jax.jvp(lambda ops: problem.c(x, ops), (operands,), (tangents,))[1] * active
-        dx_particular = -jac_m.T @ (gram_pinv @ dc)
-    else:
-        lagrangian = problem.f  # type: ignore[assignment]
-
-        def project(v: jax.Array) -> jax.Array:
-            return free * v
-
-        dx_particular = jnp.zeros_like(x)
-
-    grad_l = jax.grad(lagrangian)
-
-    def hvp(v: jax.Array) -> jax.Array:
-        return jax.jvp(lambda y: grad_l(y, operands), (x,), (v,))[1]
-
-    def operator(v: jax.Array) -> jax.Array:
-        pv = project(v)
-        return project(hvp(pv)) + v - pv
-
-    dgrad = jax.jvp(lambda ops: grad_l(x, ops), (operands,), (tangents,))[1]
-    rhs = -project(dgrad + hvp(dx_particular))
-    tol = 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-6
-    solve = lambda matvec, b: _conjugate_gradients(matvec, b, tol=tol, maxiter=10 * x.size + 10)
-    z = jax.lax.custom_linear_solve(operator, rhs, solve, symmetric=True)
-    return dx_particular + project(z)
-
-
-def _conjugate_gradients(
-    matvec: Callable[[jax.Array], jax.Array], b: jax.Array, *, tol: float, maxiter: int
-) -> jax.Array:
-    """Conjugate gradients from zero, to relative residual `tol`.
-
-    `jax.scipy.sparse.linalg.cg` would do, except that it `device_put`s its start together with
-    the right-hand side, which ties the start to the tangent and makes its
-    `custom_linear_solve` impossible to transpose inside a JVP rule (jax 0.10)."""
-    threshold = (tol**2) * jnp.vdot(b, b)
-
-    def cond(state: tuple) -> jax.Array:
-        _, _, _, rs, k = state
-        return (rs > threshold) & (k < maxiter)
-
-    def body(state: tuple) -> tuple:
-        x, r, p, rs, k = state
-        ap = matvec(p)
-        alpha = rs / jnp.vdot(p, ap)
-        x = x + alpha * p
-        r = r - alpha * ap
-        rs_new = jnp.vdot(r, r)
-        p = r + (rs_new / rs) * p
-        return x, r, p, rs_new, k + 1
-
-    start = (jnp.zeros_like(b), b, b, jnp.vdot(b, b), 0)
-    return jax.lax.while_loop(cond, body, start)[0]
-
-
-def _differentiable(problem: _Problem) -> Callable:
-    """`(x*, f*, operands) -> (x*, f*)`, the identity on values, whose JVP is the implicit
-    derivative of the solution (and of the optimal value) with respect to the operands."""
-
-    @jax.custom_jvp
-    def attach(x: jax.Array, value: jax.Array, operands: list[Any]) -> tuple:
-        return x, value
-
-    def tangent(x: jax.Array, operands: list[Any], d_operands: list[Any]) -> tuple:
-        dx = _implicit_tangent(problem, x, operands, d_operands)
-        dvalue = jax.jvp(problem.f, (x, operands), (dx, d_operands))[1]
-        return dx, dvalue
-
-    @attach.defjvp
-    def attach_jvp(primals: tuple, tangents: tuple) -> tuple:
-        x, value, operands = primals
-        _, _, d_operands = tangents
-        dx, dvalue = tangent(x, operands, d_operands)
-        return (x, value), (dx, dvalue.astype(value.dtype))
-
-    return attach
-
-
 def _build_solver(problem: _Problem) -> Callable:
     """The compiled `(x0_flat, operands) -> (x_flat, value, info)` for one problem: the host
     callback, then the implicit derivatives attached. Compiled once per problem (and cached
     across eager calls, which would otherwise recompile the callback every time)."""
-    attach = _differentiable(problem)
+    attach = differentiable(problem)
 
     @jax.jit
     def solve(x0_flat: jax.Array, operands: list[Any]) -> tuple:
@@ -702,9 +480,6 @@ def _build_solver(problem: _Problem) -> Callable:
         return x_flat, value, tuple(info)
 
     return solve
-
-
-_SOLVERS = _Cache()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -802,7 +577,9 @@ def argmin(
         else:
             # The operands' types too: the problem's output dtypes were derived from them.
             key = (key, tuple(jax.typeof(o) for o in operands))
-            solver = _SOLVERS.get(fun, key, lambda: _build_solver(problem))
+            # The solver holds `fun` through the problem, so this entry leaves only by eviction
+            # or `clear_cache()`.
+            solver = CACHE.get(fun, ("argmin", key), lambda call: _build_solver(problem))
         x_flat, value, info = solver(x0_flat, operands)
     x = unravel(problem.layout, x_flat)
     return Solution(x, value, *info)

@@ -11,14 +11,17 @@ import collections
 import inspect
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import scipy.optimize as sopt
 from scipy.sparse.linalg import LinearOperator
 
-from . import _constraints
+from . import _constraint_emit, _constraints
 from ._backend import Backend
+from ._methods import METHOD_NAMES, MethodInfo, check_takes, normalize_method
+
+__all__ = ["METHOD_NAMES", "MethodInfo", "minimize", "normalize_method"]
 from ._progress import History, make_progress
 from ._tree import (
     Bounds,
@@ -31,64 +34,7 @@ from ._tree import (
     locate,
 )
 
-
-class MethodInfo(NamedTuple):
-    """What a scipy method uses. `hessian` is what autodiff supplies when `hess` is left None:
-    "dense" (a matrix), "hvp" (Hessian-vector products) or None."""
-
-    name: str
-    gradient: bool
-    hessian: str | None
-    bounds: bool
-    constraints: bool
-
-
-_METHODS: dict[str, MethodInfo] = {
-    info.name.lower(): info
-    for info in (
-        MethodInfo("Nelder-Mead", False, None, True, False),
-        MethodInfo("Powell", False, None, True, False),
-        MethodInfo("CG", True, None, False, False),
-        MethodInfo("BFGS", True, None, False, False),
-        MethodInfo("Newton-CG", True, "hvp", False, False),
-        MethodInfo("L-BFGS-B", True, None, True, False),
-        MethodInfo("TNC", True, None, True, False),
-        MethodInfo("COBYLA", False, None, True, True),
-        MethodInfo("COBYQA", False, None, True, True),
-        MethodInfo("SLSQP", True, None, True, True),
-        MethodInfo("trust-constr", True, "hvp", True, True),
-        MethodInfo("dogleg", True, "dense", False, False),
-        MethodInfo("trust-ncg", True, "hvp", False, False),
-        MethodInfo("trust-exact", True, "dense", False, False),
-        MethodInfo("trust-krylov", True, "hvp", False, False),
-    )
-}
-_CUSTOM = MethodInfo("custom", True, None, True, True)
-#: Methods whose callback scipy calls only as `callback(xk)`.
-_LEGACY_CALLBACK = {"tnc"}
 _FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
-
-METHOD_NAMES = tuple(info.name for info in _METHODS.values())
-
-
-def normalize_method(method: Any, *, has_bounds: bool, has_constraints: bool) -> MethodInfo:
-    """scipy's method table entry for `method`; None chooses as scipy does."""
-    if method is None:
-        name = "slsqp" if has_constraints else "l-bfgs-b" if has_bounds else "bfgs"
-        return _METHODS[name]
-    if callable(method):
-        return _CUSTOM._replace(name=getattr(method, "__name__", "custom"))
-    if not isinstance(method, str):
-        raise TypeError(
-            f"`method` must be a string, a callable or None; got {type(method).__name__}."
-        )
-    try:
-        return _METHODS[method.lower()]
-    except KeyError:
-        raise ValueError(
-            f"`method` {method!r} is not a scipy.optimize.minimize method; expected one of "
-            f"{', '.join(METHOD_NAMES)}, a callable, or None."
-        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,12 +365,12 @@ def _callback(
             converted = sopt.OptimizeResult(result if result is not None else {"x": x})
             converted.x = trees.tree(x)
             user(intermediate_result=converted)
-        elif info.name == "trust-constr":
+        elif info.legacy_callback_state:
             user(trees.tree(x), result)
         else:
             user(trees.tree(x))
 
-    if info.name.lower() in _LEGACY_CALLBACK:
+    if info.callback == "legacy":
 
         def legacy(xk: np.ndarray) -> None:
             record(xk, None)
@@ -448,6 +394,7 @@ def minimize(
     backend: Backend,
     fun: Callable,
     x0: PyTree,
+    *,
     args: Any = (),
     method: Any = None,
     jac: Any = None,
@@ -460,7 +407,9 @@ def minimize(
     options: dict | None = None,
     progress: Any = False,
 ) -> sopt.OptimizeResult:
-    """scipy.optimize.minimize over pytrees for any backend (see `pytree_minimize.minimize`)."""
+    """scipy.optimize.minimize over pytrees for any backend (see `pytree_minimize.minimize`).
+
+    The options are keyword-only, so a new entry point or port passes what it has by name."""
     check_inputs(fun, callback, options)
     if not isinstance(args, tuple):
         args = (args,)
@@ -478,19 +427,15 @@ def minimize(
     if bounds is not None:
         backend.prepare(bounds)
     scipy_bounds = _scipy_bounds(bounds, layout, x0, backend)
-    if scipy_bounds is not None and not info.bounds:
-        raise ValueError(
-            f"`bounds` were given, but method {info.name!r} does not take bounds; use one of "
-            f"{', '.join(i.name for i in _METHODS.values() if i.bounds)}."
-        )
+    check_takes(info, bounds=scipy_bounds is not None, constraints=bool(constraint_list))
 
     trees = _Trees(layout, x0_leaves, backend)
     recorder = _Recorder()
     with backend.precision(layout):
         scipy_fun, scipy_jac = _objective(backend, info, fun, jac, layout, args, trees, recorder)
         scipy_hess, scipy_hessp = _hessians(backend, info, fun, hess, hessp, layout, args, trees)
-        scipy_constraints = _constraints.to_scipy(
-            constraint_list,
+        scipy_constraints = _constraint_emit.to_scipy(
+            [_constraints.parse(c, i) for i, c in enumerate(constraint_list)],
             info,
             backend=backend,
             layout=layout,
@@ -538,5 +483,5 @@ def _result(
     if isinstance(jac, np.ndarray) and jac.shape == (n,):
         result.jac = trees.tree(jac, gradient=True)
     result.history = history.as_dict(result.get("nit"))
-    _constraints.attach_multipliers(result, constraint_list, scipy_constraints, info)
+    _constraint_emit.attach_multipliers(result, constraint_list, scipy_constraints, info)
     return result

@@ -8,10 +8,8 @@ args), so a second `minimize` call with new values of `args` reuses the trace.
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -20,6 +18,7 @@ import numpy as np
 import optree
 from jax.sharding import NamedSharding, PartitionSpec
 
+from ._cache import CACHE
 from ._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 
 # ---------------------------------------------------------------------------------------------
@@ -117,12 +116,6 @@ def is_traced(tree: PyTree) -> bool:
 # each leaf back on x0's sharding, and sharded `args` stay where they are, so the objective runs
 # SPMD over the mesh. The result comes back replicated, which every process can read.
 
-#: Per thread: x0's structure and leaf shardings, recorded by `check_args` for the evaluations
-#: compiled during the same `minimize` call.
-_PLACEMENT = threading.local()
-#: Per thread, while an evaluation is traced: the shardings `unravel` puts the leaves on.
-_TRACING = threading.local()
-
 
 class _Placement(NamedTuple):
     leaves: tuple[Any, ...] | None  # per leaf: its sharding, or None to leave it to XLA
@@ -145,16 +138,19 @@ def _place(leaf: jax.Array, sharding: Any) -> jax.Array:
     return jax.lax.with_sharding_constraint(leaf, sharding)
 
 
-def record_placement(x0: PyTree) -> None:
+def x0_shardings(x0: PyTree) -> tuple[Any, tuple[Any, ...]] | None:
+    """x0's structure and per-leaf shardings, or None when no leaf is spread over devices."""
     leaves, treedef = optree.tree_flatten(x0, namespace=NAMESPACE)
     shardings = tuple(_spread(leaf) for leaf in leaves)
-    _PLACEMENT.x0 = (treedef, shardings) if any(s is not None for s in shardings) else None
+    return (treedef, shardings) if any(s is not None for s in shardings) else None
 
 
-def _placement(layout: Layout, dynamic_args: list[Any]) -> _Placement | None:
+def _placement(
+    layout: Layout, dynamic_args: list[Any], recorded: tuple[Any, tuple[Any, ...]] | None
+) -> _Placement | None:
     """Where an evaluation runs: None (one device, the common case) or over a mesh taken from
-    x0's sharded leaves or, failing those, from sharded `args`."""
-    recorded = getattr(_PLACEMENT, "x0", None)
+    x0's sharded leaves (`recorded`, from `x0_shardings`) or, failing those, from sharded
+    `args`."""
     leaves = recorded[1] if recorded is not None and recorded[0] == layout.treedef else None
     spread = [s for s in leaves or () if s is not None]
     spread = spread or [s for s in map(_spread, dynamic_args) if s is not None]
@@ -169,9 +165,9 @@ def _placement(layout: Layout, dynamic_args: list[Any]) -> _Placement | None:
 # Flat evaluations.
 
 
-def unravel(layout: Layout, flat: jax.Array) -> PyTree:
-    """The pytree of `flat` (traceable). A complex `flat` (complex-step differences) promotes
-    every leaf to its complex counterpart."""
+def unravel(layout: Layout, flat: jax.Array, shardings: tuple[Any, ...] | None = None) -> PyTree:
+    """The pytree of `flat` (traceable), each leaf on its entry of `shardings` if given. A
+    complex `flat` (complex-step differences) promotes every leaf to its complex counterpart."""
     # One split (whose transpose is one concatenate) rather than a slice per leaf, whose
     # transposes would pad and add a full-length vector per leaf in the gradient.
     widths = [spec.width for spec in layout.leaves]
@@ -183,7 +179,6 @@ def unravel(layout: Layout, flat: jax.Array) -> PyTree:
         # Only a complex `flat` promotes (float32 -> complex64); a complex leaf keeps its dtype.
         dtype = jnp.result_type(spec.dtype, jnp.complex64) if flat.dtype.kind == "c" else None
         leaves.append(segment.reshape(spec.shape).astype(dtype or spec.dtype))
-    shardings = getattr(_TRACING, "shardings", None)
     if shardings is not None:
         # Each leaf back on x0's sharding, so the objective runs SPMD as it would on x0 itself.
         leaves = [
@@ -246,50 +241,6 @@ def _merge_args(dynamic: list[Any], treedef: Any, static: tuple, mask: list[bool
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-class _Cache:
-    """Compiled functions per (user function, key), least recently used first out.
-
-    A compiled function holds its user function alive (the trace closes over it), so a weak
-    table would never release an entry; a bounded table keeps a loop that builds a new closure
-    per call from growing without end.
-    """
-
-    def __init__(self, size: int = 256) -> None:
-        self._size = size
-        self._table: collections.OrderedDict[Hashable, tuple[Any, Any]] = collections.OrderedDict()
-
-    def get(self, fun: Any, key: Hashable, build: Callable[[], Any]) -> Any:
-        try:
-            full_key: Hashable = (fun, key)
-            hash(full_key)
-        except TypeError:
-            try:  # an unhashable callable object: identity, checked on lookup
-                full_key = (id(fun), key)
-                hash(full_key)
-            except TypeError:  # unhashable static args: compile without caching
-                return build()
-        entry = self._table.get(full_key)
-        if entry is not None and entry[0] is fun:
-            self._table.move_to_end(full_key)
-            return entry[1]
-        compiled = build()
-        self._table[full_key] = (fun, compiled)
-        if len(self._table) > self._size:
-            self._table.popitem(last=False)
-        return compiled
-
-    def compiled_for(self, fun: Any) -> dict[Hashable, Any]:
-        """The cached compiled functions of `fun`, by key (for inspection in tests)."""
-        return {
-            full_key[1]: compiled  # type: ignore[index]
-            for full_key, (owner, compiled) in self._table.items()
-            if owner is fun
-        }
-
-
-_CACHE = _Cache()
-
-
 class JaxBackend:
     """Backend for JAX (and NumPy) leaves; see :mod:`pytree_minimize._backend`."""
 
@@ -302,6 +253,11 @@ class JaxBackend:
     to_numpy = staticmethod(to_numpy)
     restore_leaf = staticmethod(restore_leaf)
 
+    def __init__(self) -> None:
+        #: x0's structure and leaf shardings, recorded by `check_args` for the evaluations
+        #: compiled during the same call (the driver makes one backend per call).
+        self._x0_shardings: tuple[Any, tuple[Any, ...]] | None = None
+
     def check_args(self, x0: PyTree, args: tuple) -> None:
         if is_traced(x0) or is_traced(args):
             raise TypeError(
@@ -310,7 +266,7 @@ class JaxBackend:
                 "`pytree_minimize.argmin`, its traceable and differentiable twin."
             )
         register_jax_nodes(x0)
-        record_placement(x0)
+        self._x0_shardings = x0_shardings(x0)
 
     def precision(self, layout: Layout) -> contextlib.AbstractContextManager[Any]:
         wide = any(spec.dtype.itemsize >= 8 and spec.dtype.kind == "f" for spec in layout.leaves)
@@ -322,44 +278,48 @@ class JaxBackend:
     # The compiled evaluations. `kind` names the evaluation in the cache key.
 
     def _compile(
-        self, kind: str, fun: Callable, layout: Layout, args: tuple, body: Callable
+        self, kind: str, fun: Callable, layout: Layout, args: tuple, make_body: Callable
     ) -> tuple[Any, list[Any]]:
+        """The cached `jax.jit` of `make_body(call, shardings)` (`call` stands for `fun`, see
+        `_cache`) and the dynamic leaves of `args` to pass it."""
         dynamic, treedef, static, mask = _split_args(args)
-        placement = _placement(layout, dynamic)
+        placement = _placement(layout, dynamic, self._x0_shardings)
+        shardings = placement.leaves if placement is not None else None
 
-        def build() -> Any:
+        def build(call: Callable) -> Any:
+            body = make_body(call, shardings)
+
             def flat_fun(*inputs: Any) -> Any:
                 *arrays, dynamic_args = inputs
                 return body(*arrays, _merge_args(dynamic_args, treedef, static, mask))
 
             if placement is None:
                 return jax.jit(flat_fun)
-
-            def placed_fun(*inputs: Any) -> Any:
-                outer = getattr(_TRACING, "shardings", None)
-                _TRACING.shardings = placement.leaves
-                try:
-                    return flat_fun(*inputs)
-                finally:
-                    _TRACING.shardings = outer
-
-            return jax.jit(placed_fun, out_shardings=placement.output)
+            return jax.jit(flat_fun, out_shardings=placement.output)
 
         key = (kind, layout.key, treedef, static, tuple(mask), placement)
-        return _CACHE.get(fun, key, build), dynamic
+        return CACHE.get(fun, key, build), dynamic
 
-    def _objective(self, fun: Callable, layout: Layout, *, complex_ok: bool = False) -> Callable:
+    @staticmethod
+    def _objective(
+        call: Callable, layout: Layout, shardings: Any, *, complex_ok: bool = False
+    ) -> Callable:
         def objective(flat: jax.Array, args: tuple) -> jax.Array:
-            return scalar_output(fun(unravel(layout, flat), *args), complex_ok=complex_ok)
+            return scalar_output(
+                call(unravel(layout, flat, shardings), *args), complex_ok=complex_ok
+            )
 
         return objective
 
     def value(
         self, fun: Callable, layout: Layout, args: tuple, *, complex_step: bool = False
     ) -> Callable[[np.ndarray], Any]:
-        objective = self._objective(fun, layout, complex_ok=complex_step)
         kind = "value-cs" if complex_step else "value"
-        compiled, dynamic = self._compile(kind, fun, layout, args, objective)
+
+        def make(call: Callable, shardings: Any) -> Callable:
+            return self._objective(call, layout, shardings, complex_ok=complex_step)
+
+        compiled, dynamic = self._compile(kind, fun, layout, args, make)
         if complex_step:
             # Complex only at the complex-step points: scipy compares the value at a real `x`
             # with floats.
@@ -369,49 +329,64 @@ class JaxBackend:
     def value_and_grad(
         self, fun: Callable, layout: Layout, args: tuple
     ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-        value_and_grad = jax.value_and_grad(self._objective(fun, layout))
 
-        def packed(flat: jax.Array, args: tuple) -> jax.Array:
-            value, grad = value_and_grad(flat, args)
-            return jnp.concatenate([value.astype(grad.dtype)[None], grad])
+        def make(call: Callable, shardings: Any) -> Callable:
+            value_and_grad = jax.value_and_grad(self._objective(call, layout, shardings))
 
-        compiled, dynamic = self._compile("value_and_grad", fun, layout, args, packed)
+            def packed(flat: jax.Array, args: tuple) -> jax.Array:
+                value, grad = value_and_grad(flat, args)
+                return jnp.concatenate([value.astype(grad.dtype)[None], grad])
+
+            return packed
+
+        compiled, dynamic = self._compile("value_and_grad", fun, layout, args, make)
         return _unpack(compiled, dynamic)
 
     def value_and_user_grad(
         self, fun: Callable, layout: Layout, args: tuple
     ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-        def packed(flat: jax.Array, args: tuple) -> jax.Array:
-            out = fun(unravel(layout, flat), *args)
-            if not (isinstance(out, tuple | list) and len(out) == 2):
-                raise ValueError(
-                    "`jac=True` means `fun` returns `(value, gradient)`, but it returned a "
-                    f"{type(out).__name__}. Pass `jac=None` to let autodiff compute the gradient."
-                )
-            value = scalar_output(out[0])
-            grad = ravel(layout, out[1], name="fun")
-            dtype = jnp.result_type(value.dtype, grad.dtype)
-            return jnp.concatenate([value.astype(dtype)[None], grad.astype(dtype)])
+        def make(call: Callable, shardings: Any) -> Callable:
+            def packed(flat: jax.Array, args: tuple) -> jax.Array:
+                out = call(unravel(layout, flat, shardings), *args)
+                if not (isinstance(out, tuple | list) and len(out) == 2):
+                    raise ValueError(
+                        "`jac=True` means `fun` returns `(value, gradient)`, but it returned a "
+                        f"{type(out).__name__}. Pass `jac=None` to let autodiff compute the "
+                        "gradient."
+                    )
+                value = scalar_output(out[0])
+                grad = ravel(layout, out[1], name="fun")
+                dtype = jnp.result_type(value.dtype, grad.dtype)
+                return jnp.concatenate([value.astype(dtype)[None], grad.astype(dtype)])
 
-        compiled, dynamic = self._compile("value_and_user_grad", fun, layout, args, packed)
+            return packed
+
+        compiled, dynamic = self._compile("value_and_user_grad", fun, layout, args, make)
         return _unpack(compiled, dynamic)
 
     def hessian(
         self, fun: Callable, layout: Layout, args: tuple
     ) -> Callable[[np.ndarray], np.ndarray]:
-        hessian = jax.hessian(self._objective(fun, layout))
-        compiled, dynamic = self._compile("hessian", fun, layout, args, hessian)
+
+        def make(call: Callable, shardings: Any) -> Callable:
+            return jax.hessian(self._objective(call, layout, shardings))
+
+        compiled, dynamic = self._compile("hessian", fun, layout, args, make)
         return lambda x: np.asarray(compiled(x, dynamic), dtype=np.float64)
 
     def hvp(
         self, fun: Callable, layout: Layout, args: tuple
     ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        grad = jax.grad(self._objective(fun, layout))
 
-        def hvp(flat: jax.Array, tangent: jax.Array, args: tuple) -> jax.Array:
-            return jax.jvp(lambda y: grad(y, args), (flat,), (tangent.astype(flat.dtype),))[1]
+        def make(call: Callable, shardings: Any) -> Callable:
+            grad = jax.grad(self._objective(call, layout, shardings))
 
-        compiled, dynamic = self._compile("hvp", fun, layout, args, hvp)
+            def hvp(flat: jax.Array, tangent: jax.Array, args: tuple) -> jax.Array:
+                return jax.jvp(lambda y: grad(y, args), (flat,), (tangent.astype(flat.dtype),))[1]
+
+            return hvp
+
+        compiled, dynamic = self._compile("hvp", fun, layout, args, make)
         return lambda x, p: np.asarray(compiled(x, p, dynamic), dtype=np.float64)
 
     # Constraints: a function of the pytree `x` returning an array or a pytree of arrays.
@@ -420,26 +395,37 @@ class JaxBackend:
         shapes = jax.eval_shape(lambda flat: fun(unravel(layout, flat), *args), _flat_spec(layout))
         register_jax_nodes(shapes)
         return build_layout(
-            shapes, describe_leaf=_describe_shape, name="constraint output", allow_complex=False
+            shapes, describe_leaf=describe_shape, name="constraint output", allow_complex=False
         )
 
     def constraint(
         self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
     ) -> tuple[Callable, Callable, Callable]:
-        def values(flat: jax.Array, args: tuple) -> jax.Array:
-            out = fun(unravel(layout, flat), *args)
-            return _ravel_output(out_layout, out).astype(flat.dtype)
-
         forward = out_layout.n >= layout.n
-        jacobian = jax.jacfwd(values) if forward else jax.jacrev(values)
 
-        def weighted_hvp(flat: jax.Array, v: jax.Array, p: jax.Array, args: tuple) -> jax.Array:
-            grad = jax.grad(lambda y: jnp.dot(values(y, args), v.astype(y.dtype)))
-            return jax.jvp(grad, (flat,), (p.astype(flat.dtype),))[1]
+        def make_values(call: Callable, shardings: Any) -> Callable:
+            def values(flat: jax.Array, args: tuple) -> jax.Array:
+                out = call(unravel(layout, flat, shardings), *args)
+                return _ravel_output(out_layout, out).astype(flat.dtype)
 
-        values_c, dynamic = self._compile("constraint", fun, layout, args, values)
-        jacobian_c, _ = self._compile(f"constraint_jac_{forward}", fun, layout, args, jacobian)
-        hvp_c, _ = self._compile("constraint_hvp", fun, layout, args, weighted_hvp)
+            return values
+
+        def make_jacobian(call: Callable, shardings: Any) -> Callable:
+            values = make_values(call, shardings)
+            return jax.jacfwd(values) if forward else jax.jacrev(values)
+
+        def make_hvp(call: Callable, shardings: Any) -> Callable:
+            values = make_values(call, shardings)
+
+            def weighted_hvp(flat: jax.Array, v: jax.Array, p: jax.Array, args: tuple) -> jax.Array:
+                grad = jax.grad(lambda y: jnp.dot(values(y, args), v.astype(y.dtype)))
+                return jax.jvp(grad, (flat,), (p.astype(flat.dtype),))[1]
+
+            return weighted_hvp
+
+        values_c, dynamic = self._compile("constraint", fun, layout, args, make_values)
+        jacobian_c, _ = self._compile(f"constraint_jac_{forward}", fun, layout, args, make_jacobian)
+        hvp_c, _ = self._compile("constraint_hvp", fun, layout, args, make_hvp)
         return (
             lambda x: np.asarray(values_c(x, dynamic), dtype=np.float64),
             lambda x: np.asarray(jacobian_c(x, dynamic), dtype=np.float64),
@@ -451,7 +437,7 @@ def _flat_spec(layout: Layout) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct((layout.n,), jnp.float64 if _x64_enabled() else float)
 
 
-def _describe_shape(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
+def describe_shape(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
     if isinstance(leaf, jax.ShapeDtypeStruct):
         return tuple(leaf.shape), np.dtype(leaf.dtype)
     return None

@@ -11,8 +11,6 @@ from . import _driver
 from ._jax_backend import JaxBackend
 from ._tree import PyTree
 
-_BACKEND = JaxBackend()
-
 
 def minimize(
     fun: Callable[..., Any],
@@ -75,18 +73,18 @@ def minimize(
         ([3.0, 3.0], -1.0)
     """
     return _driver.minimize(
-        _BACKEND,
+        JaxBackend(),  # one per call: it records x0's shardings
         fun,
         x0,
-        args,
-        method,
-        jac,
-        hess,
-        hessp,
-        bounds,
-        constraints,
-        tol,
-        callback,
-        options,
-        progress,
+        args=args,
+        method=method,
+        jac=jac,
+        hess=hess,
+        hessp=hessp,
+        bounds=bounds,
+        constraints=constraints,
+        tol=tol,
+        callback=callback,
+        options=options,
+        progress=progress,
     )

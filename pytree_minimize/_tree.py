@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import optree
@@ -211,7 +211,7 @@ class _Unbounded:
         return "None"
 
 
-_UNBOUNDED = _Unbounded()
+UNBOUNDED = _Unbounded()
 
 
 def _bound_leaves(
@@ -221,19 +221,15 @@ def _bound_leaves(
     flat = np.full(layout.n, fill, dtype=np.float64)
     if bound is None:
         return flat
-    marked = optree.tree_map(
-        lambda v: _UNBOUNDED if v is None else v, bound, none_is_leaf=True, namespace=NAMESPACE
-    )
     try:
-        broadcast = optree.tree_broadcast_prefix(marked, x0, namespace=NAMESPACE)
+        values = prefix_leaves(bound, layout)
     except ValueError as error:
         raise ValueError(
             f"`bounds.{side}` must be None, a scalar, or a pytree like `x0` (or a prefix of it); "
             f"its structure does not match `x0`: {error}"
         ) from None
-    values = optree.tree_leaves(broadcast, namespace=NAMESPACE)
     for spec, value in zip(layout.leaves, values, strict=True):
-        if value is _UNBOUNDED:
+        if value is UNBOUNDED:
             continue
         array = to_numpy(value)
         if array.dtype.kind not in "biuf":
@@ -286,3 +282,194 @@ def locate(layout: Layout, flat_index: int) -> tuple[str, tuple[int, ...]]:
             within = (flat_index - spec.offset) % max(spec.size, 1)
             return spec.path, tuple(int(i) for i in np.unravel_index(within, spec.shape))
     raise IndexError(flat_index)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prefix broadcasting: a value given for every element of a layout (bounds, constraint bounds,
+# `x_scale`-like arguments) as a scalar, a flat vector or a pytree prefix.
+
+
+class HostLeaves(Protocol):
+    """What the broadcaster asks of a backend: recognise and read the user's arrays."""
+
+    def describe_leaf(self, leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None: ...
+
+    def to_numpy(self, leaf: Any) -> np.ndarray: ...
+
+
+class _Shape:
+    """Prints a leaf's shape inside a structure, for messages."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def __repr__(self) -> str:
+        return f"<shape {self.shape}>"
+
+
+def describe_output(out_layout: Layout | None, m: int) -> str:
+    """The structure of `m` values laid out by `out_layout` (None: flat), for messages."""
+    if out_layout is None:
+        return f"an array of shape ({m},)"
+    if out_layout.is_single_array:
+        return f"an array of shape {out_layout.leaves[0].shape}"
+    shapes = out_layout.unflatten([_Shape(spec.shape) for spec in out_layout.leaves])
+    return f"a pytree {shapes!r} ({m} values)"
+
+
+class _Slot:
+    """A leaf of the output in a structure handed to `tree_broadcast_prefix`."""
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+
+
+def _as_array(value: Any, host: HostLeaves) -> np.ndarray | None:
+    """`value` as a NumPy array when it is one array-like thing (an array, a number, or a
+    list of numbers); None when it is a pytree of arrays."""
+    if host.describe_leaf(value) is not None:
+        return np.asarray(host.to_numpy(value))
+    if isinstance(value, int | float | np.number):
+        return np.asarray(value)
+    if isinstance(value, list | tuple):
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError):
+            return None
+        return array if array.dtype.kind in "biuf" else None
+    return None
+
+
+def broadcast_prefix(
+    value: Any,
+    layout: Layout | None,
+    *,
+    name: str,
+    fill: float,
+    host: HostLeaves,
+    size: int | None = None,
+    dtype: Any = np.float64,
+) -> np.ndarray:
+    """`value` broadcast to a flat vector over `layout` (of `size` values when `layout` is None,
+    a flat output), as `lb`, `ub` or `keep_feasible` of a constraint or an `x_scale`-like
+    argument: None (`fill` everywhere), a scalar, an array shaped like a single-array layout, a
+    flat vector of all the values, or a pytree like the layout's tree or a prefix of it (a
+    scalar for a whole subtree, None inside for `fill` there; lists of numbers read as arrays).
+
+    Args:
+        value: What the user gave.
+        layout: The layout of what `value` describes, or None for a flat vector.
+        name: The argument's name in messages, for example "constraints[0].lb".
+        fill: The value where `value` holds None.
+        host: The backend: its `describe_leaf` and `to_numpy` read the user's arrays.
+        size: The number of values; `layout.n` by default.
+        dtype: The result's dtype.
+
+    Returns:
+        A new flat NumPy array of `size` values.
+
+    Raises:
+        TypeError, ValueError: `value` is none of the accepted forms; the message names `name`.
+    """
+    m = layout.n if size is None and layout is not None else int(size or 0)
+    what, out_layout = name, layout
+    if value is None:
+        return np.full(m, fill, dtype=dtype)
+    expected = (
+        f"expected a scalar, {'a pytree like ' if out_layout is not None else ''}the constraint's "
+        f"output ({describe_output(out_layout, m)}) or a prefix of it, or a flat vector of its "
+        f"{m} values"
+    )
+    array = _as_array(value, host)
+    is_container = out_layout is not None and not optree.tree_is_leaf(
+        value, none_is_leaf=True, namespace=NAMESPACE
+    )
+    if is_container and out_layout is not None:
+        # A pytree like the output, or a prefix of it; a list or tuple of numbers that does not
+        # match the structure may still be a flat vector.
+        try:
+            return _flat_from_tree(
+                value, out_layout, m, what=what, fill=fill, dtype=dtype, host=host
+            )
+        except ValueError:
+            if array is None:
+                raise
+    if array is None:
+        raise TypeError(f"`{what}` is a {type(value).__name__}; {expected}.")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"`{what}` has dtype {array.dtype}; it must hold real numbers.")
+    array = array.astype(dtype)
+    if array.ndim == 0:
+        return np.full(m, array, dtype=dtype)
+    if out_layout is not None and out_layout.is_single_array:
+        try:
+            return np.broadcast_to(array, out_layout.leaves[0].shape).ravel().copy()
+        except ValueError:
+            pass
+    if array.size == m and array.ndim == 1:
+        return array.copy()
+    raise ValueError(f"`{what}` has shape {array.shape}; {expected}.")
+
+
+def prefix_leaves(
+    value: PyTree, layout: Layout, *, is_leaf: Callable[[Any], bool] | None = None
+) -> list[Any]:
+    """One entry per leaf of `layout`: the part of `value` (a pytree like the layout's tree, or
+    a prefix of it) that covers that leaf, or `UNBOUNDED` where `value` holds None.
+
+    Raises:
+        ValueError: `value`'s structure is not a prefix of the layout's (optree's message).
+    """
+    slots = layout.unflatten([_Slot(spec) for spec in layout.leaves])
+    marked = optree.tree_map(
+        lambda v: UNBOUNDED if v is None else v,
+        value,
+        is_leaf=is_leaf,
+        none_is_leaf=True,
+        namespace=NAMESPACE,
+    )
+    broadcast = optree.tree_broadcast_prefix(marked, slots, is_leaf=is_leaf, namespace=NAMESPACE)
+    return optree.tree_leaves(broadcast, is_leaf=is_leaf, namespace=NAMESPACE)
+
+
+def _flat_from_tree(
+    value: Any, out_layout: Layout, m: int, *, what: str, fill: float, dtype: Any, host: HostLeaves
+) -> np.ndarray:
+    def numbers(v: Any) -> bool:
+        return isinstance(v, list | tuple) and _as_array(v, host) is not None
+
+    # First as a pytree; then with lists of numbers read as arrays (`{'p': [0.0, 1.0]}` for an
+    # output leaf of shape (2,)), as scipy users write bounds.
+    try:
+        leaves = prefix_leaves(value, out_layout)
+    except ValueError:
+        try:
+            leaves = prefix_leaves(value, out_layout, is_leaf=numbers)
+        except ValueError as error:
+            raise ValueError(
+                f"`{what}` must be a scalar, a pytree like the constraint's output "
+                f"({describe_output(out_layout, m)}) or a prefix of it, or a flat vector "
+                f"of its {m} values; its structure does not match: {error}"
+            ) from None
+    flat = np.full(m, fill, dtype=dtype)
+    accessors = out_layout.treedef.accessors()
+    for spec, accessor, leaf in zip(out_layout.leaves, accessors, leaves, strict=True):
+        if leaf is UNBOUNDED:
+            continue
+        path = accessor.codify(what)
+        array = _as_array(leaf, host)
+        if array is None or array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"`{path}` is a {type(leaf).__name__}; bounds must be real numbers or arrays."
+            )
+        try:
+            array = np.broadcast_to(array.astype(dtype), spec.shape)
+        except ValueError:
+            raise ValueError(
+                f"`{path}` has shape {array.shape}, which does not broadcast to the constraint "
+                f"output's shape {spec.shape} there."
+            ) from None
+        flat[spec.offset : spec.offset + spec.size] = array.ravel()
+    return flat

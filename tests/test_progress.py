@@ -13,7 +13,7 @@ import scipy.optimize as sopt
 from tqdm import tqdm
 
 from pytree_minimize import minimize
-from pytree_minimize._driver import METHOD_NAMES
+from pytree_minimize._methods import METHOD_NAMES
 
 GRADIENT_FREE = {"Nelder-Mead", "Powell", "COBYLA", "COBYQA"}
 CONSTRAINED = {"COBYLA", "COBYQA", "SLSQP", "trust-constr"}

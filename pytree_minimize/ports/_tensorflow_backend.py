@@ -16,13 +16,13 @@ import numpy as np
 import optree
 import tensorflow as tf
 
+from .._cache import CACHE
 from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
-from ._common import FunctionCache, PlainHooks
+from ._common import PlainHooks
 
 _ZERO = tf.UnconnectedGradients.ZERO
 #: Marks this module's own traced helpers: plain Python that autograph need not rewrite.
 _library = tf.autograph.experimental.do_not_convert
-_CACHE = FunctionCache()
 
 
 def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
@@ -180,12 +180,12 @@ class TensorFlowBackend(PlainHooks):
 
     def _function(self, kind: str, fun: Callable, key: Any, make: Callable) -> Any:
         """The cached `tf.function` of `make(call)`, where `call` stands for `fun` (see
-        :class:`FunctionCache`: the traced function does not keep `fun` alive)."""
+        `pytree_minimize._cache`: the traced function does not keep `fun` alive)."""
 
         def build(call: Callable) -> Any:
             return tf.function(make(call), jit_compile=self.jit_compile, reduce_retracing=False)
 
-        return _CACHE.get(fun, (kind, key, self.jit_compile), build)
+        return CACHE.get(fun, (kind, key, self.jit_compile), build)
 
     # Objective evaluations.
 

@@ -15,6 +15,7 @@ from typing import Any
 import scipy.optimize as sopt
 
 from .. import _driver
+from .._methods import normalize_method
 from .._tree import Bounds, PyTree
 from ._numpy_backend import NumpyBackend
 
@@ -88,17 +89,17 @@ def minimize(
         _BACKEND,
         fun,
         x0,
-        args,
-        method,
-        jac,
-        hess,
-        hessp,
-        bounds,
-        constraints,
-        tol,
-        callback,
-        options,
-        progress,
+        args=args,
+        method=method,
+        jac=jac,
+        hess=hess,
+        hessp=hessp,
+        bounds=bounds,
+        constraints=constraints,
+        tol=tol,
+        callback=callback,
+        options=options,
+        progress=progress,
     )
 
 
@@ -108,17 +109,17 @@ def _check_derivatives(
     """Name the missing argument where scipy would fail for want of a derivative."""
     if not isinstance(method, str):
         return
-    info = _driver.normalize_method(
+    info = normalize_method(
         method, has_bounds=bounds is not None, has_constraints=bool(constraints)
     )
-    if info.hessian is None or info.name == "trust-constr":
+    if not info.needs_jac:
         return
     if jac is None or jac is False:
         raise ValueError(
             f"method {info.name!r} needs a gradient, and the NumPy port has no autodiff: pass "
             "`jac=True` (fun returns `(value, gradient)`) or a `jac` callable."
         )
-    if hess is None and hessp is None and info.name != "Newton-CG":
+    if hess is None and hessp is None and info.needs_hess:
         needs = "`hess`" if info.hessian == "dense" else "`hess` or `hessp`"
         raise ValueError(
             f"method {info.name!r} needs second derivatives, and the NumPy port has no autodiff: "

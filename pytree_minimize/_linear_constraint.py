@@ -1,0 +1,64 @@
+"""The public `LinearConstraint`: a linear constraint stated as a function of the pytree `x`.
+
+This module knows only what the user writes; `_constraint_parse` reads it and `_constraints`
+computes its matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LinearConstraint"]
+
+
+class LinearConstraint:
+    """A linear constraint `lb <= fun(x, *args) <= ub` stated as a function of the pytree `x`.
+
+    `fun` must be affine in `x` (a sum of matrix products, sums, slices, constants...). Its
+    matrix over the flat vector is computed once, by autodiff at `x0`, and scipy receives a real
+    `scipy.optimize.LinearConstraint`, so trust-constr and COBYQA treat the constraint as linear
+    and SLSQP gets a constant Jacobian. Before the run `fun` is checked at a second point; a
+    function that is not affine raises `ValueError` (state it as a `NonlinearConstraint`).
+
+    Args:
+        fun: `fun(x, *args)` returning an array or a pytree of arrays, linear in `x`.
+        lb: Lower bound: a scalar, a pytree like `fun`'s output (or a prefix of it: a scalar for
+            a whole subtree), or a flat vector over the raveled output. None or `-inf`: no
+            lower bound.
+        ub: Upper bound, the same way. `lb == ub` states an equality.
+        args: Extra arguments for `fun` (traced, so new values never recompile).
+        keep_feasible: Passed to scipy (trust-constr keeps the iterates feasible); a bool or a
+            pytree of bools like `lb`.
+
+    Examples:
+        Portfolio weights split by asset class must sum to one:
+
+        >>> import jax.numpy as jnp
+        >>> from pytree_minimize import LinearConstraint
+        >>> total = lambda w: jnp.sum(w["stocks"]) + jnp.sum(w["bonds"])
+        >>> budget = LinearConstraint(total, lb=1.0, ub=1.0)
+    """
+
+    __slots__ = ("args", "fun", "keep_feasible", "lb", "ub")
+
+    def __init__(
+        self,
+        fun: Callable[..., Any],
+        lb: Any = -np.inf,
+        ub: Any = np.inf,
+        *,
+        args: tuple = (),
+        keep_feasible: Any = False,
+    ) -> None:
+        self.fun = fun
+        self.lb = lb
+        self.ub = ub
+        self.args = args
+        self.keep_feasible = keep_feasible
+
+    def __repr__(self) -> str:
+        name = getattr(self.fun, "__name__", type(self.fun).__name__)
+        return f"LinearConstraint(fun={name}, lb={self.lb!r}, ub={self.ub!r})"

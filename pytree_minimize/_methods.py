@@ -1,0 +1,158 @@
+"""The method table: the only module that knows scipy's methods by name.
+
+Every fact that depends on which scipy method runs (its derivatives, whether it takes bounds or
+constraints and in which form, where its multipliers come from, how it calls back) is a field of
+`MethodInfo`; other modules read the fields and never compare method names. Error messages that
+list methods are generated from the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+
+class MethodInfo(NamedTuple):
+    """What a scipy method uses and how it talks back.
+
+    Attributes:
+        name: scipy's spelling.
+        gradient: whether the method uses a gradient (autodiff supplies it when `jac` is None).
+        hessian: what autodiff supplies when `hess` is None: "dense" (a matrix), "hvp"
+            (Hessian-vector products) or None.
+        bounds: whether the method takes `bounds`.
+        constraints: whether the method takes `constraints`.
+        needs_jac: scipy raises without a gradient (no finite-difference fallback).
+        needs_hess: scipy raises without `hess` or `hessp`.
+        constraint_form: "dict" (old-style dicts) or "object" (`NonlinearConstraint` /
+            `LinearConstraint`); None when the method takes no constraints.
+        constraint_derivatives: whether constraint Jacobians are handed to scipy.
+        constraint_hessians: whether constraint Hessians (`hess(x, v)`) are handed to scipy.
+        drops_fixed_variables: scipy removes variables fixed by the bounds and calls nonlinear
+            constraints with the shortened vector.
+        drops_fixed_in_linear: ... and linear constraints too (they must become nonlinear).
+        multipliers: where the constraint multipliers come from: "multipliers" (scipy's field of
+            that name, our sign), "negated_v" (minus scipy's `v`) or None.
+        callback: "intermediate" (`callback(intermediate_result)`) or "legacy" (only
+            `callback(xk)`).
+        legacy_callback_state: a legacy user callback receives `(x, state)` (trust-constr).
+    """
+
+    name: str
+    gradient: bool
+    hessian: str | None
+    bounds: bool
+    constraints: bool
+    needs_jac: bool = False
+    needs_hess: bool = False
+    constraint_form: str | None = None
+    constraint_derivatives: bool = False
+    constraint_hessians: bool = False
+    drops_fixed_variables: bool = False
+    drops_fixed_in_linear: bool = False
+    multipliers: str | None = None
+    callback: str = "intermediate"
+    legacy_callback_state: bool = False
+
+
+_TABLE = (
+    MethodInfo("Nelder-Mead", False, None, True, False),
+    MethodInfo("Powell", False, None, True, False),
+    MethodInfo("CG", True, None, False, False),
+    MethodInfo("BFGS", True, None, False, False),
+    MethodInfo("Newton-CG", True, "hvp", False, False, needs_jac=True),
+    MethodInfo("L-BFGS-B", True, None, True, False),
+    MethodInfo("TNC", True, None, True, False, callback="legacy"),
+    MethodInfo(
+        "COBYLA",
+        False,
+        None,
+        True,
+        True,
+        constraint_form="object",
+        drops_fixed_variables=True,
+        drops_fixed_in_linear=True,
+    ),
+    MethodInfo(
+        "COBYQA", False, None, True, True, constraint_form="object", drops_fixed_variables=True
+    ),
+    MethodInfo(
+        "SLSQP",
+        True,
+        None,
+        True,
+        True,
+        constraint_form="dict",
+        constraint_derivatives=True,
+        multipliers="multipliers",
+    ),
+    MethodInfo(
+        "trust-constr",
+        True,
+        "hvp",
+        True,
+        True,
+        constraint_form="object",
+        constraint_derivatives=True,
+        constraint_hessians=True,
+        multipliers="negated_v",
+        legacy_callback_state=True,
+    ),
+    MethodInfo("dogleg", True, "dense", False, False, needs_jac=True, needs_hess=True),
+    MethodInfo("trust-ncg", True, "hvp", False, False, needs_jac=True, needs_hess=True),
+    MethodInfo("trust-exact", True, "dense", False, False, needs_jac=True, needs_hess=True),
+    MethodInfo("trust-krylov", True, "hvp", False, False, needs_jac=True, needs_hess=True),
+)
+
+METHODS: dict[str, MethodInfo] = {info.name.lower(): info for info in _TABLE}
+METHOD_NAMES = tuple(info.name for info in _TABLE)
+
+#: A callable `method`: scipy hands it old-style constraint dicts and calls back with
+#: `intermediate_result`.
+_CUSTOM = MethodInfo(
+    "custom", True, None, True, True, constraint_form="dict", constraint_derivatives=True
+)
+
+
+def default(*, has_bounds: bool, has_constraints: bool) -> MethodInfo:
+    """scipy's choice when `method` is None."""
+    name = "slsqp" if has_constraints else "l-bfgs-b" if has_bounds else "bfgs"
+    return METHODS[name]
+
+
+def normalize_method(method: Any, *, has_bounds: bool, has_constraints: bool) -> MethodInfo:
+    """scipy's method table entry for `method`; None chooses as scipy does."""
+    if method is None:
+        return default(has_bounds=has_bounds, has_constraints=has_constraints)
+    if callable(method):
+        return _CUSTOM._replace(name=getattr(method, "__name__", "custom"))
+    if not isinstance(method, str):
+        raise TypeError(
+            f"`method` must be a string, a callable or None; got {type(method).__name__}."
+        )
+    try:
+        return METHODS[method.lower()]
+    except KeyError:
+        raise ValueError(
+            f"`method` {method!r} is not a scipy.optimize.minimize method; expected one of "
+            f"{', '.join(METHOD_NAMES)}, a callable, or None."
+        ) from None
+
+
+def names_where(predicate: Callable[[MethodInfo], bool]) -> str:
+    """The quoted names of the methods with a property, for error messages."""
+    return ", ".join(repr(info.name) for info in _TABLE if predicate(info))
+
+
+def check_takes(info: MethodInfo, *, bounds: bool, constraints: bool) -> None:
+    """Raise if `bounds` or `constraints` were given to a method that does not take them."""
+    if bounds and not info.bounds:
+        raise ValueError(
+            f"`bounds` were given, but method {info.name!r} does not take bounds; use one of "
+            f"{names_where(lambda i: i.bounds)} (or drop `bounds`)."
+        )
+    if constraints and not info.constraints:
+        raise ValueError(
+            f"`constraints` were given, but method {info.name!r} does not take constraints; use "
+            f"one of {names_where(lambda i: i.constraints)} (or drop `constraints`)."
+        )
