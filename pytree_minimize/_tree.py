@@ -116,7 +116,11 @@ class Layout:
         return optree.tree_unflatten(self.treedef, leaves)
 
     def leaves_like_x(
-        self, tree: PyTree, *, name: str, shape_of: Callable[[Any], Sequence[int]] = np.shape
+        self,
+        tree: PyTree,
+        *,
+        name: str,
+        shape_of: Callable[[Any], Sequence[int] | None] = np.shape,
     ) -> list[Any]:
         """The leaves of `tree`, which a user function `name` returned as a pytree like `x`.
 
@@ -130,8 +134,8 @@ class Layout:
                 f"`x0`, {self.treedef}."
             )
         for spec, leaf in zip(self.leaves, leaves, strict=True):
-            shape = tuple(shape_of(leaf))
-            if shape != spec.shape:
+            shape = shape_of(leaf)  # None: not known before the run (checked where it is)
+            if shape is not None and tuple(shape) != spec.shape:
                 raise ValueError(
                     f"`{name}` returned shape {shape} at `{spec.path}`; expected {spec.shape}."
                 )

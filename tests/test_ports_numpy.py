@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.optimize as sopt
 
-from pytree_minimize.ports.numpy import Bounds, minimize
+from pytree_minimize.ports.numpy import minimize
 
 Point = namedtuple("Point", ["u", "v"])
 X0_FLAT = np.random.default_rng(0).uniform(-1.0, 1.0, 10)
@@ -130,26 +130,6 @@ def test_float32_leaves_stay_float32():
     assert set(dtypes) == {np.dtype(np.float32)}
     assert result.x["w"].dtype == np.float32 and result.jac["w"].dtype == np.float32
     np.testing.assert_allclose(result.x["w"], 2.0, atol=1e-5)
-
-
-def test_bounds_as_a_prefix_match_scipy():
-    lb = {"a": 0.0, "b": None, "d": -0.5}
-    ub = {"a": 0.5, "b": 2.0, "d": 0.9}
-    flat_lb = np.r_[np.zeros(3), np.full(4, -np.inf), np.full(3, -0.5)]
-    flat_ub = np.r_[np.full(3, 0.5), np.full(4, 2.0), np.full(3, 0.9)]
-    start = np.clip(X0_FLAT, flat_lb, flat_ub)
-    expected = sopt.minimize(
-        sopt.rosen,
-        start,
-        jac=sopt.rosen_der,
-        method="L-BFGS-B",
-        bounds=sopt.Bounds(flat_lb, flat_ub),
-    )
-    result = minimize(
-        value_and_gradient, structure(start), jac=True, method="L-BFGS-B", bounds=Bounds(lb, ub)
-    )
-    np.testing.assert_allclose(concatenate(result.x), expected.x, atol=1e-6)
-    assert result.nfev == expected.nfev
 
 
 def test_constraints_with_finite_difference_jacobians():

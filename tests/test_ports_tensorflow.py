@@ -16,7 +16,7 @@ import scipy.optimize as sopt
 
 tf = pytest.importorskip("tensorflow")
 
-from pytree_minimize.ports.tensorflow import Bounds, assign, minimize  # noqa: E402
+from pytree_minimize.ports.tensorflow import assign, minimize  # noqa: E402
 
 Point = namedtuple("Point", ["u", "v"])
 X0_FLAT = np.random.default_rng(0).uniform(-1.0, 1.0, 10)
@@ -221,24 +221,6 @@ def test_keras_model_trainable_variables():
     kernel, bias = (np.asarray(v.numpy()) for v in model.trainable_variables)
     np.testing.assert_allclose(kernel.ravel(), coef[:3, 0], atol=1e-4)
     np.testing.assert_allclose(bias, coef[3], atol=1e-4)
-
-
-def test_bounds_as_a_prefix_match_scipy():
-    lb = {"a": 0.0, "b": None, "d": -0.5}
-    ub = {"a": 0.5, "b": 2.0, "d": 0.9}
-    flat_lb = np.r_[np.zeros(3), np.full(4, -np.inf), np.full(3, -0.5)]
-    flat_ub = np.r_[np.full(3, 0.5), np.full(4, 2.0), np.full(3, 0.9)]
-    start = np.clip(X0_FLAT, flat_lb, flat_ub)
-    expected = sopt.minimize(
-        sopt.rosen,
-        start,
-        jac=sopt.rosen_der,
-        method="L-BFGS-B",
-        bounds=sopt.Bounds(flat_lb, flat_ub),
-    )
-    result = minimize(objective, structure(start), method="L-BFGS-B", bounds=Bounds(lb, ub))
-    np.testing.assert_allclose(flat_of(result.x), expected.x, atol=1e-6)
-    assert result.nfev == expected.nfev
 
 
 def test_constraints_jacobians_from_tapes():

@@ -199,24 +199,6 @@ def test_fitting_an_nn_module_matches_least_squares():
     assert model.weight.requires_grad  # still a trainable parameter
 
 
-def test_bounds_as_a_prefix_match_scipy():
-    lb = {"a": 0.0, "b": None, "d": -0.5}
-    ub = {"a": 0.5, "b": 2.0, "d": 0.9}
-    flat_lb = np.r_[np.zeros(3), np.full(4, -np.inf), np.full(3, -0.5)]
-    flat_ub = np.r_[np.full(3, 0.5), np.full(4, 2.0), np.full(3, 0.9)]
-    start = np.clip(X0_FLAT, flat_lb, flat_ub)
-    expected = sopt.minimize(
-        sopt.rosen,
-        start,
-        jac=sopt.rosen_der,
-        method="L-BFGS-B",
-        bounds=sopt.Bounds(flat_lb, flat_ub),
-    )
-    result = minimize(objective, structure(start), method="L-BFGS-B", bounds=Bounds(lb, ub))
-    np.testing.assert_allclose(flat_of(result.x), expected.x, atol=1e-6)
-    assert result.nfev == expected.nfev
-
-
 def test_slsqp_constraint_jacobian_from_autograd():
     # min |x|^2 subject to sum(x) = 1 and x["a"][0] >= 0.4: closed form below.
     def fun(x):

@@ -17,7 +17,7 @@ import optree
 import tensorflow as tf
 
 from .._cache import CACHE
-from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
+from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 from ._common import PlainHooks
 
 _ZERO = tf.UnconnectedGradients.ZERO
@@ -123,23 +123,19 @@ def scalar_output(value: Any, *, complex_ok: bool = False) -> tf.Tensor:
     return tf.reshape(value, [])
 
 
+def _shape(leaf: Any) -> tuple[int, ...] | None:
+    """A leaf's static shape; None where it is not fully known (the layout then skips it)."""
+    shape = tf.convert_to_tensor(leaf).shape
+    return tuple(shape.as_list()) if shape.is_fully_defined() else None
+
+
 @_library
 def _ravel_like_x(layout: Layout, tree: PyTree, *, name: str) -> tf.Tensor:
-    leaves, treedef = flatten(tree)
-    if treedef != layout.treedef:
-        raise ValueError(
-            f"`{name}` returned a gradient of structure {treedef}; expected the structure of "
-            f"`x0`, {layout.treedef}."
-        )
     parts = []
-    for spec, leaf in zip(layout.leaves, leaves, strict=True):
+    for spec, leaf in zip(layout.leaves, layout.leaves_like_x(tree, name=name, shape_of=_shape)):
         leaf = tf.convert_to_tensor(leaf)
         if not leaf.shape.is_fully_defined():  # for example from `tf.numpy_function`
             leaf = tf.reshape(leaf, spec.shape)
-        elif tuple(leaf.shape.as_list()) != spec.shape:
-            raise ValueError(
-                f"`{name}` returned shape {leaf.shape} at `{spec.path}`; expected {spec.shape}."
-            )
         if leaf.dtype.is_complex:
             parts += [tf.reshape(tf.math.real(leaf), [-1]), tf.reshape(tf.math.imag(leaf), [-1])]
         else:

@@ -317,19 +317,9 @@ class TorchBackend(PlainHooks):
         return value_and_grad
 
     def _ravel_like_x(self, plan: _Plan, tree: PyTree, *, name: str) -> np.ndarray:
-        leaves, treedef = flatten(tree)
-        if treedef != plan.treedef:
-            raise ValueError(
-                f"`{name}` returned a gradient of structure {treedef}; expected the structure of "
-                f"`x0`, {plan.treedef}."
-            )
+        leaves = plan.layout.leaves_like_x(tree, name=name, shape_of=lambda leaf: leaf.shape)
         parts = []
-        for spec, leaf in zip(plan.layout.leaves, leaves, strict=True):
-            if tuple(leaf.shape) != spec.shape:
-                raise ValueError(
-                    f"`{name}` returned shape {tuple(leaf.shape)} at `{spec.path}`; expected "
-                    f"{spec.shape}."
-                )
+        for leaf in leaves:
             leaf = torch.as_tensor(leaf).detach()
             if leaf.is_complex():
                 parts += [leaf.real.reshape(-1), leaf.imag.reshape(-1)]
