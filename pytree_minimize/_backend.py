@@ -47,7 +47,9 @@ class Backend(Protocol):
         ...
 
     def check_args(self, x0: PyTree, args: tuple) -> None:
-        """Reject inputs the backend cannot take (for example JAX tracers)."""
+        """Reject inputs the backend cannot take (for example JAX tracers). The driver calls it
+        first, on the backend object made for this call, which may record what later
+        evaluations of the call need (the JAX backend: x0's shardings)."""
 
     def precision(self, layout: Layout) -> AbstractContextManager[Any]:
         """A context in which the evaluations run in each leaf's own precision."""

@@ -1,8 +1,10 @@
-"""The framework-neutral driver: the only module that knows scipy's methods and conventions.
+"""The framework-neutral driver of `scipy.optimize.minimize`: the only module that knows its calling
+conventions (the forms of `jac`, `hess`, `hessp`, `bounds`; callbacks; the result's fields).
 
 It validates the inputs, builds the flat layout, asks the backend for the evaluations the method
-needs, runs `scipy.optimize.minimize` on the flat float64 vector and turns the result back into
-pytrees.
+needs (which ones: the method table, `_methods`), runs `scipy.optimize.minimize` on the flat
+float64 vector and turns the result back into pytrees. One backend object per call: it may hold
+that call's state (the JAX backend keeps x0's shardings).
 """
 
 from __future__ import annotations
