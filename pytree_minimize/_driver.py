@@ -18,6 +18,7 @@ import scipy.optimize as sopt
 from scipy.sparse.linalg import LinearOperator
 
 from . import _constraints
+from ._active_bounds import active_bounds
 from ._backend import Backend
 from ._progress import History, make_progress
 from ._tree import (
@@ -521,6 +522,15 @@ def minimize(
             )
         finally:
             history.close()
+        if scipy_bounds is not None:  # before `_result` turns the flat `x` into a pytree
+            interior = info.name == "trust-constr" and result.get("v")  # bounds' `v` come last
+            result.active_bounds = active_bounds(
+                result.x,
+                scipy_bounds.lb,
+                scipy_bounds.ub,
+                layout,
+                bound_multipliers=result.v[-1] if interior else None,
+            )
         return _result(result, trees, history, constraint_list, scipy_constraints, info)
 
 
