@@ -20,6 +20,7 @@ import numpy as np
 import optree
 from jax.sharding import NamedSharding, PartitionSpec
 
+from ._hints import describe_returned
 from ._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 
 # ---------------------------------------------------------------------------------------------
@@ -385,8 +386,9 @@ class JaxBackend:
             out = fun(unravel(layout, flat), *args)
             if not (isinstance(out, tuple | list) and len(out) == 2):
                 raise ValueError(
-                    "`jac=True` means `fun` returns `(value, gradient)`, but it returned a "
-                    f"{type(out).__name__}. Pass `jac=None` to let autodiff compute the gradient."
+                    "`jac=True` means `fun` returns `(value, gradient)`, but it returned "
+                    f"{describe_returned(out)}. Pass `jac=None` to let autodiff compute the "
+                    "gradient."
                 )
             value = scalar_output(out[0])
             grad = ravel(layout, out[1], name="fun")
