@@ -29,11 +29,17 @@ BLOCKS = [
 RUNNABLE = [(code, line) for info, code, line in BLOCKS if not info.startswith("no-run")]
 
 
-def _run(args: list[str], *, cwd: Path) -> subprocess.CompletedProcess:
+def _env() -> dict[str, str]:
+    """This interpreter's environment, with the repository first on the path and one CPU device,
+    as a single process (the multi-process block reads PROCESS_ID)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PROCESS_ID", "NUM_PROCESSES")}
     env.update(PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", OPENBLAS_NUM_THREADS="1")
+    return env
+
+
+def _run(args: list[str], *, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+        args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=600, check=False
     )
 
 
@@ -76,9 +82,7 @@ def test_several_processes_block_runs_as_two_processes(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k not in ("PROCESS_ID", "NUM_PROCESSES")}
-    env.update(PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", OPENBLAS_NUM_THREADS="1")
-    env.update(NUM_PROCESSES="2", COORDINATOR=f"127.0.0.1:{port}")
+    env = {**_env(), "NUM_PROCESSES": "2", "COORDINATOR": f"127.0.0.1:{port}"}
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", code],
