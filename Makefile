@@ -1,6 +1,9 @@
 PYTHON ?= python3.11
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
+# Two stamps: the base dependencies alone (enough for the demo), and everything (tests, notebooks,
+# ports, benchmarks). Installing everything also satisfies the base stamp.
+BASE_STAMP := $(VENV)/.installed-base
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck bench install clean
@@ -13,11 +16,15 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet "torch==2.13.0"
 	$(PY) -m pip install --quiet -e ".[torch,tensorflow,notebooks,bench,dev]" "torch==2.13.0"
-	touch $(STAMP)
+	touch $(STAMP) $(BASE_STAMP)
+
+$(BASE_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $(BASE_STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(BASE_STAMP)
 	$(PY) examples/demo.py
 
 lint: $(STAMP)

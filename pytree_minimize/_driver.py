@@ -20,6 +20,7 @@ import scipy.optimize as sopt
 from scipy.sparse.linalg import LinearOperator
 
 from . import _constraint_emit, _constraints
+from ._active_bounds import active_bounds
 from ._backend import Backend
 from ._methods import METHOD_NAMES, MethodInfo, check_takes, normalize_method
 
@@ -468,6 +469,15 @@ def minimize(
             )
         finally:
             history.close()
+        if scipy_bounds is not None:  # before `_result` turns the flat `x` into a pytree
+            interior = info.interior_bounds and result.get("v")  # bounds' `v` come last
+            result.active_bounds = active_bounds(
+                result.x,
+                scipy_bounds.lb,
+                scipy_bounds.ub,
+                layout,
+                bound_multipliers=result.v[-1] if interior else None,
+            )
         return _result(result, trees, history, constraint_list, scipy_constraints, info)
 
 

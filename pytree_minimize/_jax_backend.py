@@ -19,6 +19,7 @@ import optree
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ._cache import CACHE
+from ._hints import describe_returned
 from ._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 
 # ---------------------------------------------------------------------------------------------
@@ -350,8 +351,8 @@ class JaxBackend:
                 out = call(unravel(layout, flat, shardings), *args)
                 if not (isinstance(out, tuple | list) and len(out) == 2):
                     raise ValueError(
-                        "`jac=True` means `fun` returns `(value, gradient)`, but it returned a "
-                        f"{type(out).__name__}. Pass `jac=None` to let autodiff compute the "
+                        "`jac=True` means `fun` returns `(value, gradient)`, but it returned "
+                        f"{describe_returned(out)}. Pass `jac=None` to let autodiff compute the "
                         "gradient."
                     )
                 value = scalar_output(out[0])

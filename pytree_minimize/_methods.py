@@ -36,6 +36,8 @@ class MethodInfo(NamedTuple):
         callback: "intermediate" (`callback(intermediate_result)`) or "legacy" (only
             `callback(xk)`).
         legacy_callback_state: a legacy user callback receives `(x, state)` (trust-constr).
+        interior_bounds: the method stops strictly inside the box (an interior-point method),
+            and the bounds' multipliers are the last entry of scipy's `v`.
     """
 
     name: str
@@ -53,6 +55,7 @@ class MethodInfo(NamedTuple):
     multipliers: str | None = None
     callback: str = "intermediate"
     legacy_callback_state: bool = False
+    interior_bounds: bool = False
 
 
 _TABLE = (
@@ -97,6 +100,7 @@ _TABLE = (
         constraint_hessians=True,
         multipliers="negated_v",
         legacy_callback_state=True,
+        interior_bounds=True,
     ),
     MethodInfo("dogleg", True, "dense", False, False, needs_jac=True, needs_hess=True),
     MethodInfo("trust-ncg", True, "hvp", False, False, needs_jac=True, needs_hess=True),

@@ -61,7 +61,8 @@ def minimize(
         scipy's `OptimizeResult`, with `x` and `jac` shaped, typed and placed like `x0`,
         `history` (per-iteration `fun`, `time` and, for gradient methods, `grad_norm`) and, for
         SLSQP and trust-constr with constraints, `constraint_multipliers` (one pytree per
-        constraint, shaped like its output).
+        constraint, shaped like its output); with `bounds`, `active_bounds` (a pytree like `x0`
+        of int8: -1 at the lower bound, 0 free, +1 at the upper bound).
 
     Examples:
         >>> import jax.numpy as jnp

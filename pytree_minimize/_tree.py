@@ -16,6 +16,8 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import optree
 
+from ._hints import float_cast_hint
+
 #: The optree namespace in which backends register framework-specific node types (for example
 #: JAX-registered classes), so that the global optree registry stays untouched.
 NAMESPACE = "pytree_minimize"
@@ -192,8 +194,8 @@ def build_layout(
             expected = "floating-point or complex" if allow_complex else "floating-point"
             raise TypeError(
                 f"`{path}` has dtype {dtype}; every leaf of `{name}` must be {expected}. "
-                "Pass fixed (for example integer) values through `args`, or cast the leaf, "
-                "for example `x.astype(float)`."
+                "Pass fixed (for example integer) values through `args`, or "
+                f"{float_cast_hint(leaf)}."
             )
         size = math.prod(shape)
         width = 2 * size if dtype.kind == "c" else size

@@ -17,6 +17,7 @@ import optree
 import tensorflow as tf
 
 from .._cache import CACHE
+from .._hints import describe_returned
 from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 from ._common import PlainHooks
 
@@ -222,9 +223,9 @@ class TensorFlowBackend(PlainHooks):
                 out = call(unravel(layout, flat), *args)
                 if not (isinstance(out, tuple | list) and len(out) == 2):
                     raise ValueError(
-                        "`jac=True` means `fun` returns `(value, gradient)`, but it returned a "
-                        f"{type(out).__name__}. Pass `jac=None` to let the GradientTape compute "
-                        "the gradient."
+                        "`jac=True` means `fun` returns `(value, gradient)`, but it returned "
+                        f"{describe_returned(out)}. Pass `jac=None` to let the GradientTape "
+                        "compute the gradient."
                     )
                 return _pack(scalar_output(out[0]), _ravel_like_x(layout, out[1], name="fun"))
 

@@ -17,6 +17,7 @@ import numpy as np
 import optree
 import torch
 
+from .._hints import describe_returned
 from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
 from ._common import PlainHooks
 
@@ -308,8 +309,9 @@ class TorchBackend(PlainHooks):
             out = fun(plan.tree(plan.to_device(x)), *args)
             if not (isinstance(out, tuple | list) and len(out) == 2):
                 raise ValueError(
-                    "`jac=True` means `fun` returns `(value, gradient)`, but it returned a "
-                    f"{type(out).__name__}. Pass `jac=None` to let autograd compute the gradient."
+                    "`jac=True` means `fun` returns `(value, gradient)`, but it returned "
+                    f"{describe_returned(out)}. Pass `jac=None` to let autograd compute the "
+                    "gradient."
                 )
             value = _scalar(out[0]).item() if isinstance(out[0], torch.Tensor) else out[0]
             return float(value), self._ravel_like_x(plan, out[1], name="fun")

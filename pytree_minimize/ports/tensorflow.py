@@ -30,6 +30,8 @@ then assign the solution back with :func:`assign`::
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -38,8 +40,13 @@ import scipy.optimize as sopt
 from .. import _driver
 from .._tree import Bounds, PyTree, flatten
 from ._common import require
+from ._load_logs import without_load_time_info
 
-require("tensorflow", "tensorflow", "TensorFlow")
+# TensorFlow's load-time INFO lines ignore TF_CPP_MIN_LOG_LEVEL; they are dropped unless the user
+# asked for every log line. TF_ENABLE_ONEDNN_OPTS is left alone: it changes the numerics.
+_QUIET_LOAD = os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0"
+with without_load_time_info() if _QUIET_LOAD else contextlib.nullcontext():
+    require("tensorflow", "tensorflow", "TensorFlow")
 
 from ._tensorflow_backend import TensorFlowBackend  # noqa: E402
 

@@ -1,0 +1,49 @@
+"""Words for error messages that depend on what the user passed: how to describe a value a
+function returned, and how to cast a leaf in the user's own framework.
+
+Framework-neutral: a value is read only through `shape` and its type's module name, so no
+framework is imported here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def describe_returned(value: Any) -> str:
+    """`value` as a message names it: "a scalar", "an array of shape (3,)" or "a dict".
+
+    Examples:
+        >>> describe_returned(1.5), describe_returned({"a": 1})
+        ('a scalar', 'a dict')
+    """
+    if isinstance(value, int | float | complex):
+        return "a scalar"
+    shape = getattr(value, "shape", None)
+    if shape is None or isinstance(value, tuple | list | dict):
+        return f"a {type(value).__name__}"
+    try:
+        shape = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):  # a dimension unknown at trace time
+        return f"a {type(value).__name__}"
+    return "a scalar" if shape == () else f"an array of shape {shape}"
+
+
+def float_cast_hint(leaf: Any) -> str:
+    """How to make `leaf` floating-point, in the terms of the leaf's own type.
+
+    Examples:
+        >>> float_cast_hint(3)
+        'write the number as a float (`3.0`, or `float(x)`; a list of numbers as `np.asarray(x, dtype=float)`)'
+    """  # noqa: E501
+    if isinstance(leaf, bool | int):
+        return (
+            f"write the number as a float (`{float(leaf)!r}`, or `float(x)`; a list of numbers "
+            "as `np.asarray(x, dtype=float)`)"
+        )
+    module = type(leaf).__module__.split(".")[0]
+    if module == "torch":
+        return "cast the tensor, for example `x.double()` (or `x.float()` for float32)"
+    if module in ("tensorflow", "tf_keras", "keras"):
+        return "cast the tensor, for example `tf.cast(x, tf.float64)`"
+    return "cast the leaf, for example `x.astype(float)`"
