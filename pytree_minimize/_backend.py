@@ -79,3 +79,18 @@ class Backend(Protocol):
     def output_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
         """The layout of a constraint function's output at `x0`."""
         ...
+
+
+FlatBatchedValue = Callable[[np.ndarray], np.ndarray]
+
+
+class BatchedBackend(Backend, Protocol):
+    """A backend that evaluates whole populations (the global methods' batched path)."""
+
+    #: True where `batched_value` works for any objective (the framework vectorises it: JAX,
+    #: PyTorch, TensorFlow); False where the user's function itself must take a batch (NumPy).
+    vectorizes: bool
+
+    def batched_value(self, fun: Callable, layout: Layout, args: tuple) -> FlatBatchedValue:
+        """Values at the S rows of an (S, n) float64 array, as an (S,) float64 array."""
+        ...

@@ -433,6 +433,24 @@ class JaxBackend:
             lambda x, v, p: np.asarray(hvp_c(x, v, p, dynamic), dtype=np.float64),
         )
 
+    # Populations (global methods): one compiled, vmapped call per population.
+
+    #: Any JAX function can be batched with `jax.vmap`.
+    vectorizes = True
+
+    def batched_value(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """Values at the S rows of an (S, n) array, in one compiled call of `jax.vmap(fun)`;
+        one trace per population size, kept in the compile cache."""
+        objective = self._objective(fun, layout)
+
+        def batched(flats: jax.Array, args: tuple) -> jax.Array:
+            return jax.vmap(objective, in_axes=(0, None))(flats, args)
+
+        compiled, dynamic = self._compile("batched_value", fun, layout, args, batched)
+        return lambda xs: np.asarray(compiled(xs, dynamic), dtype=np.float64)
+
 
 def _flat_spec(layout: Layout) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct((layout.n,), jnp.float64 if _x64_enabled() else float)

@@ -178,6 +178,38 @@ class NumpyBackend(PlainHooks):
 
         return values, jacobian, weighted_hvp
 
+    # Populations (global methods).
+
+    #: NumPy cannot vectorise a function: the batched path needs one written for a batch.
+    vectorizes = False
+
+    def batched_value(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """Values at the S rows of an (S, n) array from one call of a vectorised `fun`: it
+        receives the structure of `x` with a leading axis of length S on every leaf and must
+        return S values."""
+
+        def evaluate(xs: np.ndarray) -> np.ndarray:
+            xs = np.asarray(xs, dtype=np.float64)
+            size = xs.shape[0]
+            leaves = [
+                xs[:, spec.offset : spec.offset + spec.width]
+                .astype(spec.dtype)
+                .reshape((size, *spec.shape))
+                for spec in layout.leaves
+            ]
+            out = np.asarray(fun(layout.unflatten(leaves), *args), dtype=np.float64)
+            if out.shape != (size,):
+                raise ValueError(
+                    f"`func` is vectorised (`vectorized=True`), so given {size} members (a "
+                    f"leading axis of {size} on every leaf) it must return {size} values; it "
+                    f"returned shape {out.shape}."
+                )
+            return out
+
+        return evaluate
+
 
 def _ravel_like_x(layout: Layout, tree: PyTree, *, name: str) -> np.ndarray:
     arrays = []

@@ -346,6 +346,31 @@ class TensorFlowBackend(PlainHooks):
             lambda x, v, p: flat64(hvp_c(x, flat64(v), flat64(p), *args).numpy()),
         )
 
+    # Populations (global methods).
+
+    #: Any TensorFlow function can be batched with `tf.vectorized_map`.
+    vectorizes = True
+
+    def batched_value(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """Values at the S rows of an (S, n) array, by `tf.vectorized_map` in one traced
+        function (one trace per population size)."""
+
+        def make(call: Callable) -> Callable:
+            def body(flats: tf.Tensor, *args: Any) -> tf.Tensor:
+                def member(flat: tf.Tensor) -> tf.Tensor:
+                    return tf.cast(scalar_output(call(unravel(layout, flat), *args)), tf.float64)
+
+                return tf.vectorized_map(member, flats)
+
+            return body
+
+        compiled = self._function("batched_value", fun, layout.key, make)
+        return lambda xs: np.asarray(
+            compiled(np.asarray(xs, dtype=np.float64), *args).numpy(), dtype=np.float64
+        )
+
 
 def _unpack(compiled: Any, args: tuple) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:

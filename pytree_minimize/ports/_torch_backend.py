@@ -410,3 +410,26 @@ class TorchBackend(PlainHooks):
             return np.zeros(plan.n) if product is None else product.detach().cpu().numpy()
 
         return values, jacobian, weighted_hvp
+
+    # Populations (global methods).
+
+    #: Any PyTorch function can be batched with `torch.func.vmap`.
+    vectorizes = True
+
+    def batched_value(
+        self, fun: Callable, layout: Layout, args: tuple
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """Values at the S rows of an (S, n) array, by `torch.func.vmap` over the members."""
+        plan = self.plan(layout)
+
+        def member(flat: torch.Tensor) -> torch.Tensor:
+            return _scalar(fun(plan.tree(flat), *args))
+
+        batched = torch.func.vmap(member)
+
+        def evaluate(xs: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                out = batched(plan.to_device(np.ascontiguousarray(xs, dtype=np.float64)))
+            return out.detach().cpu().numpy().astype(np.float64, copy=False)
+
+        return evaluate

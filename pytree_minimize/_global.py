@@ -1,0 +1,385 @@
+"""The global methods' driver: the only module that knows how scipy's global optimisers evaluate.
+
+`differential_evolution`, `dual_annealing`, `basinhopping`, `shgo` and `direct` run scipy's own
+functions on the flat float64 vector, so that with the same `rng` they take scipy's path. What this
+module alone knows is where each of them lets a population through at once and where it calls a
+local minimiser:
+
+- populations reach the backend's batched evaluation (one compiled, vmapped call) through scipy's
+  own hooks: a map-like `workers` for `differential_evolution(updating='deferred')` and for shgo's
+  sampling points, or `vectorized=True`;
+- local steps (basinhopping's minimiser, dual_annealing's local search, DE's polish) are custom
+  `scipy.optimize.minimize` methods that run the pytree driver (`_driver.minimize`) on the user's
+  pytree problem, with exact derivatives; shgo, which names its local methods, gets the backend's
+  exact gradient and the constraint parser's output directly.
+
+The box comes from `pytree_minimize.Bounds`: its `lb`/`ub` give the pytree when there is no `x0`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import optree
+import scipy.optimize as sopt
+
+from . import _driver
+from ._backend import BatchedBackend
+from ._progress import History, make_progress
+from ._tree import NAMESPACE, Bounds, PyTree, build_layout, flat_bounds, flatten, locate
+
+BackendFor = Callable[[PyTree], BatchedBackend]
+
+#: The keys of `minimizer_kwargs` that the pytree `minimize` takes (besides `args`).
+_MINIMIZE_KEYS = frozenset(
+    [
+        "method",
+        "jac",
+        "hess",
+        "hessp",
+        "bounds",
+        "constraints",
+        "tol",
+        "callback",
+        "options",
+        "progress",
+    ]
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# The problem: backend, objective, layout and box.
+
+
+class Problem:
+    """One global problem over the flat vector: the layout of the parameters and their box."""
+
+    def __init__(
+        self,
+        backend: BatchedBackend,
+        func: Callable,
+        args: tuple,
+        template: PyTree,
+        *,
+        name: str,
+    ) -> None:
+        self.backend = backend
+        self.func = func
+        self.args = args
+        self.template = template
+        backend.check_args(template, args)
+        backend.prepare(template)
+        self.layout = build_layout(
+            template, describe_leaf=backend.describe_leaf, name=name, allow_complex=False
+        )
+        leaves, _ = flatten(template)
+        self.trees = _driver._Trees(self.layout, leaves, backend)
+        self.lb = np.full(self.layout.n, -np.inf)
+        self.ub = np.full(self.layout.n, np.inf)
+
+    @property
+    def n(self) -> int:
+        return self.layout.n
+
+    def tree(self, flat: np.ndarray) -> PyTree:
+        return self.trees.tree(flat)
+
+    def flat(self, tree: PyTree, *, name: str) -> np.ndarray:
+        return self.trees.flat(tree, name=name)
+
+    def pytree_bounds(self, lb: np.ndarray, ub: np.ndarray) -> Bounds:
+        return Bounds(self.tree(lb), self.tree(ub))
+
+    def batch(self, value: Any, *, name: str) -> np.ndarray:
+        """An (S, n) flat population from an (S, n) array or a pytree whose leaves carry a
+        leading axis of S members."""
+        if isinstance(value, np.ndarray) and value.ndim == 2 and value.shape[1] == self.n:
+            return value
+        leaves, treedef = flatten(value)
+        if treedef != self.layout.treedef:
+            raise ValueError(
+                f"`{name}` must be an (S, {self.n}) array or a pytree like the parameters with a "
+                f"leading axis of S members on every leaf; its structure is {treedef}, expected "
+                f"{self.layout.treedef}."
+            )
+        arrays = [self.backend.to_numpy(leaf) for leaf in leaves]
+        members = {a.shape[0] if a.ndim else None for a in arrays}
+        parts = []
+        for spec, array in zip(self.layout.leaves, arrays, strict=True):
+            if len(members) != 1 or array.shape[1:] != spec.shape:
+                raise ValueError(
+                    f"`{name}` at `{spec.path}` has shape {array.shape}; expected (S, "
+                    f"{', '.join(map(str, spec.shape))}) with the same S on every leaf."
+                )
+            parts.append(array.reshape(array.shape[0], -1).astype(np.float64))
+        return np.concatenate(parts, axis=1)
+
+    def flags(self, value: Any, *, name: str) -> np.ndarray | None:
+        """A pytree (or prefix) of booleans as one flag per flat entry."""
+        if value is None or isinstance(value, bool | np.bool_):
+            return None if value is None else np.full(self.n, bool(value))
+        if isinstance(value, np.ndarray) and value.shape == (self.n,):
+            return value.astype(bool)
+        try:
+            # The bounds broadcaster already takes prefixes of real numbers; booleans are 0 and 1.
+            marks, _ = flat_bounds(
+                Bounds(value, None), self.layout, self.template, to_numpy=self.backend.to_numpy
+            )
+        except (TypeError, ValueError) as error:
+            raise type(error)(str(error).replace("`bounds.lb`", f"`{name}`")) from None
+        return marks > 0
+
+
+def _structure_of(bounds: Bounds) -> PyTree:
+    """The side of `bounds` that gives the full pytree (lb unless ub has more leaves)."""
+    lb, ub = bounds.lb, bounds.ub
+
+    def count(tree: PyTree) -> int:
+        return len(optree.tree_leaves(tree, namespace=NAMESPACE))
+
+    tree = ub if lb is None or (ub is not None and count(ub) > count(lb)) else lb
+
+    def as_float(leaf: Any) -> Any:
+        if isinstance(leaf, bool | int | np.integer) or (
+            isinstance(leaf, np.ndarray) and leaf.dtype.kind in "biu"
+        ):
+            return np.asarray(leaf, dtype=np.float64)
+        return leaf
+
+    return optree.tree_map(as_float, tree, namespace=NAMESPACE)
+
+
+def problem(
+    backend_for: BackendFor,
+    func: Any,
+    bounds: Any,
+    x0: Any,
+    args: Any,
+    *,
+    method: str,
+    needs_bounds: bool = True,
+) -> tuple[Problem, np.ndarray | None]:
+    """The checked problem and the flat `x0` (None without one)."""
+    if not callable(func):
+        raise TypeError(
+            f"`func` must be callable as `func(x, *args)`; got {type(func).__name__}. Pass the "
+            "objective function itself."
+        )
+    args = args if isinstance(args, tuple) else (args,)
+    scipy_box = None
+    if bounds is None:
+        if needs_bounds:
+            raise ValueError(
+                f"`bounds` is required by `{method}`: pass `pytree_minimize.Bounds(lb, ub)` with "
+                "finite bounds shaped like the parameters (they define the pytree), or a prefix "
+                "of the structure of `x0` together with `x0`."
+            )
+        template = x0
+    elif isinstance(bounds, Bounds):
+        if bounds.lb is None and bounds.ub is None:
+            raise ValueError(f"`bounds` must be finite for `{method}`; both sides are None.")
+        template = x0 if x0 is not None else _structure_of(bounds)
+    else:
+        scipy_box = _scipy_box(bounds)
+        template = x0 if x0 is not None else np.zeros(scipy_box[0].size)
+    if template is None:
+        raise TypeError(f"`x0` is required by `{method}`; pass the starting pytree.")
+    backend = backend_for(template)
+    result = Problem(backend, func, args, template, name="x0" if x0 is not None else "bounds.lb")
+    if isinstance(bounds, Bounds):
+        backend.prepare(bounds)
+        try:
+            result.lb, result.ub = flat_bounds(
+                bounds, result.layout, template, to_numpy=backend.to_numpy
+            )
+        except ValueError as error:
+            if x0 is not None:
+                raise
+            raise ValueError(str(error).replace("`x0`", "`bounds.lb`")) from None
+    elif scipy_box is not None:
+        if scipy_box[0].size != result.n or not result.layout.is_single_array:
+            raise ValueError(
+                f"`bounds` holds {scipy_box[0].size} (min, max) pairs, but the parameters have "
+                f"{result.n} elements; for a pytree `x0` pass `pytree_minimize.Bounds(lb, ub)`."
+            )
+        result.lb, result.ub = scipy_box
+    if bounds is not None:
+        _check_box(result, method)
+    x0_flat = None
+    if x0 is not None:
+        x0_flat = result.flat(x0, name="x0")
+        _driver._check_finite(result.layout, x0_flat)
+    return result, x0_flat
+
+
+def _scipy_box(bounds: Any) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(bounds, sopt.Bounds):
+        return (
+            np.atleast_1d(np.asarray(bounds.lb, dtype=np.float64)),
+            np.atleast_1d(np.asarray(bounds.ub, dtype=np.float64)),
+        )
+    if isinstance(bounds, Sequence) and all(
+        isinstance(pair, Sequence) and len(pair) == 2 for pair in bounds
+    ):
+        pairs = np.asarray([[np.nan if v is None else v for v in p] for p in bounds], float)
+        return pairs[:, 0].copy(), pairs[:, 1].copy()
+    raise TypeError(
+        f"`bounds` must be `pytree_minimize.Bounds(lb, ub)`, scipy's `Bounds`, or a sequence of "
+        f"`(min, max)` pairs; got {type(bounds).__name__}."
+    )
+
+
+def _check_box(problem: Problem, method: str) -> None:
+    lb, ub = problem.lb, problem.ub
+    bad = np.flatnonzero(~(np.isfinite(lb) & np.isfinite(ub)))
+    if bad.size:
+        path, index = locate(problem.layout, int(bad[0]))
+        raise ValueError(
+            f"`bounds` must be finite for `{method}`; at `{path}` (element {index}) lb="
+            f"{lb[bad[0]]}, ub={ub[bad[0]]}. Give every parameter a finite lower and upper bound "
+            "(a side left None is unbounded)."
+        )
+    bad = np.flatnonzero(lb > ub)
+    if bad.size:
+        path, index = locate(problem.layout, int(bad[0]))
+        raise ValueError(
+            f"`bounds` has lb > ub at `{path}` (element {index}): lb={lb[bad[0]]}, ub="
+            f"{ub[bad[0]]}. Each lower bound must not exceed its upper bound."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluations, progress and history.
+
+
+class Monitor:
+    """History and progress of a global run: the best value seen so far, once per iteration
+    (generation, hop, minimum found or local iteration, as the method calls back)."""
+
+    def __init__(self, progress: Any) -> None:
+        self.history = History(
+            gradient=False, bar=make_progress(progress), owns_bar=not hasattr(progress, "update")
+        )
+        self.best = np.inf
+
+    def seen(self, values: Any) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            self.best = min(self.best, float(finite.min()))
+
+    def step(self, fun: Any = None) -> None:
+        if fun is not None:
+            self.seen(fun)
+        self.history.record(self.best, None)
+
+
+def value(problem: Problem, monitor: Monitor) -> Callable[[np.ndarray], float]:
+    """The compiled objective at one flat point."""
+    evaluate = problem.backend.value(problem.func, problem.layout, problem.args)
+
+    def tracked(x: np.ndarray) -> float:
+        f = evaluate(x)
+        monitor.seen(f)
+        return f
+
+    return tracked
+
+
+def batched(problem: Problem, monitor: Monitor) -> Callable[[np.ndarray], np.ndarray]:
+    """The compiled objective at the rows of an (S, n) array, in one call."""
+    evaluate = problem.backend.batched_value(problem.func, problem.layout, problem.args)
+
+    def tracked(xs: np.ndarray) -> np.ndarray:
+        values = evaluate(np.asarray(xs, dtype=np.float64))
+        if values.shape != (xs.shape[0],):
+            raise ValueError(
+                f"`func` must return one value per member: given {xs.shape[0]} members it "
+                f"returned shape {values.shape}."
+            )
+        monitor.seen(values)
+        return values
+
+    return tracked
+
+
+def population_map(
+    evaluate: Callable[[np.ndarray], np.ndarray], *, nan_to_inf: bool = False
+) -> Callable[[Callable, Any], Any]:
+    """A map-like `workers(func, iterable)` that evaluates the whole iterable of flat points in
+    one batched call. scipy only hands its objective wrapper to it here, so `func` is unused.
+    `nan_to_inf` repeats what shgo's serial path does to a NaN value."""
+
+    def population(func: Callable, iterable: Any) -> Any:
+        xs = np.asarray(list(iterable) if not isinstance(iterable, np.ndarray) else iterable)
+        if xs.shape[0] == 0:
+            return []
+        values = evaluate(xs.reshape(xs.shape[0], -1))
+        return np.where(np.isnan(values), np.inf, values) if nan_to_inf else values
+
+    return population
+
+
+# ---------------------------------------------------------------------------------------------
+# Local steps through the pytree driver.
+
+
+def check_minimizer_kwargs(kwargs: Any, *, name: str = "minimizer_kwargs") -> dict[str, Any]:
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, dict):
+        raise TypeError(
+            f"`{name}` must be a dict of `pytree_minimize.minimize` arguments; got "
+            f"{type(kwargs).__name__}, for example `{{'method': 'L-BFGS-B'}}`."
+        )
+    unknown = sorted(set(kwargs) - _MINIMIZE_KEYS - {"args"})
+    if unknown:
+        raise TypeError(
+            f"`{name}` has unknown keys {unknown}; expected arguments of "
+            f"`pytree_minimize.minimize`: {', '.join(sorted(_MINIMIZE_KEYS | {'args'}))}."
+        )
+    return dict(kwargs)
+
+
+def local_method(
+    problem: Problem, monitor: Monitor, kwargs: dict[str, Any], *, count_calls: bool = False
+) -> Callable[..., sopt.OptimizeResult]:
+    """A custom `scipy.optimize.minimize` method that ignores the flat objective it is handed and
+    runs `pytree_minimize`'s driver on the pytree problem with `kwargs`, returning flat `x`.
+
+    `count_calls`: dual_annealing counts evaluations in the wrapper it hands to `minimize`; the
+    driver evaluates the compiled objective directly, so its `nfev` is added to that count.
+    """
+    kwargs = dict(kwargs)
+    args = kwargs.pop("args", problem.args)
+
+    def pytree_local_minimize(fun: Any, x0: np.ndarray, **ignored: Any) -> sopt.OptimizeResult:
+        result = _driver.minimize(
+            problem.backend, problem.func, problem.tree(x0), args=args, **kwargs
+        )
+        to_flat(problem, result)
+        monitor.seen(result.fun)
+        counter = getattr(fun, "__self__", None)
+        if count_calls and hasattr(counter, "nfev"):
+            counter.nfev += int(result.get("nfev", 0))
+        return result
+
+    return pytree_local_minimize
+
+
+def to_flat(problem: Problem, result: sopt.OptimizeResult) -> None:
+    """A local result's pytree `x` and `jac` as flat vectors, for scipy's global loop."""
+    result.x = problem.flat(result.x, name="x")
+    if "jac" in result and not isinstance(result.jac, np.ndarray):
+        result.jac = problem.trees.flat(result.jac, name="jac", gradient=True)
+
+
+def to_trees(problem: Problem, result: sopt.OptimizeResult, monitor: Monitor) -> None:
+    """scipy's flat result with pytrees in place of flat vectors, and the history."""
+    result.x = problem.tree(result.x)
+    jac = result.get("jac")
+    if isinstance(jac, np.ndarray) and jac.shape == (problem.n,):
+        result.jac = problem.trees.tree(jac, gradient=True)
+    result.history = monitor.history.as_dict(None)

@@ -1,0 +1,434 @@
+"""The five global methods over any backend: what each scipy function is handed.
+
+Each function checks the problem (`_global.problem`), builds the flat evaluations, callbacks and
+local steps scipy's function takes, runs it inside the backend's precision context, and turns the
+result back into pytrees. The public functions (`pytree_minimize.differential_evolution` and the
+ports' twins) pass their arguments here by name, with a `backend_for(template)` factory.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.optimize as sopt
+from scipy.optimize._dual_annealing import LocalSearchWrapper
+
+from . import _constraints, _driver
+from ._global import (
+    BackendFor,
+    Monitor,
+    Problem,
+    batched,
+    check_minimizer_kwargs,
+    local_method,
+    population_map,
+    problem,
+    to_trees,
+    value,
+)
+
+#: How the global methods take constraints: new-style objects for differential_evolution (it
+#: only checks feasibility), SLSQP's dicts with Jacobians for shgo (its default local method).
+_FEASIBILITY = _driver.MethodInfo("COBYQA", False, None, True, True)
+_SLSQP = _driver.MethodInfo("SLSQP", True, None, True, True)
+
+
+def _wants_intermediate_result(callback: Callable) -> bool:
+    try:
+        return "intermediate_result" in inspect.signature(callback).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_callback(callback: Any) -> None:
+    if callback is not None and not callable(callback):
+        raise TypeError(f"`callback` must be callable or None; got {type(callback).__name__}.")
+
+
+def _run(problem: Problem, monitor: Monitor, solve: Callable[[], Any]) -> sopt.OptimizeResult:
+    try:
+        with problem.backend.precision(problem.layout):
+            result = solve()
+    finally:
+        monitor.history.close()
+    to_trees(problem, result, monitor)
+    return result
+
+
+def _x_callback(problem: Problem, monitor: Monitor, user: Any) -> Callable:
+    """scipy's `callback(xk, *rest)`, recording the best value so far, then the user's with a
+    pytree `x`."""
+
+    def callback(x: np.ndarray, *rest: Any) -> Any:
+        monitor.step(rest[0] if rest else None)
+        if user is not None:
+            return user(problem.tree(x), *rest)
+        return None
+
+    return callback
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def differential_evolution(
+    backend_for: BackendFor, func: Any, bounds: Any, **options: Any
+) -> sopt.OptimizeResult:
+    """See `pytree_minimize.differential_evolution`."""
+    prob, x0 = problem(
+        backend_for,
+        func,
+        bounds,
+        options.pop("x0"),
+        options.pop("args"),
+        method="differential_evolution",
+    )
+    monitor = Monitor(options.pop("progress"))
+    user_callback = options.pop("callback")
+    _check_callback(user_callback)
+    constraint_list = _constraints.as_list(options.pop("constraints"))
+    polish = options.pop("polish")
+    vectorized = bool(options["vectorized"])
+    workers = options.pop("workers")
+    init = options.pop("init")
+    integrality = prob.flags(options.pop("integrality"), name="integrality")
+
+    def solve() -> sopt.OptimizeResult:
+        nonlocal workers
+        if vectorized:
+            population = batched(prob, monitor)
+            objective: Callable = lambda xt: population(np.asarray(xt).T)
+        else:
+            objective = value(prob, monitor)
+            if (
+                options["updating"] == "deferred"
+                and isinstance(workers, int)
+                and workers == 1
+                and prob.backend.vectorizes
+            ):
+                workers = population_map(batched(prob, monitor))
+        scipy_constraints = _constraints.to_scipy(
+            constraint_list,
+            _FEASIBILITY,
+            backend=prob.backend,
+            layout=prob.layout,
+            x0=prob.template,
+            trees=prob.trees,
+        )
+        return sopt.differential_evolution(
+            objective,
+            sopt.Bounds(prob.lb, prob.ub),
+            callback=_de_callback(prob, monitor, user_callback),
+            polish=_polisher(prob, monitor, polish, constraint_list),
+            init=init if isinstance(init, str) else prob.batch(init, name="init"),
+            workers=workers,
+            constraints=list(scipy_constraints),
+            x0=x0,
+            integrality=integrality,
+            **options,
+        )
+
+    result = _run(prob, monitor, solve)
+    return result
+
+
+def _de_callback(problem: Problem, monitor: Monitor, user: Any) -> Callable:
+    new_style = user is not None and _wants_intermediate_result(user)
+
+    def callback(intermediate_result: sopt.OptimizeResult) -> bool:
+        monitor.step(intermediate_result.fun)
+        if user is None:
+            return False
+        if new_style:
+            converted = sopt.OptimizeResult(intermediate_result)
+            converted.x = problem.tree(intermediate_result.x)
+            return bool(user(intermediate_result=converted))
+        return bool(
+            user(problem.tree(intermediate_result.x), convergence=intermediate_result.convergence)
+        )
+
+    return callback
+
+
+def _polisher(problem: Problem, monitor: Monitor, polish: Any, constraints: list) -> Any:
+    """scipy's `polish` as a callable `polish(func, x0, bounds=, constraints=)`: scipy's choice
+    of method (L-BFGS-B, or trust-constr with constraints) through the pytree driver, or the
+    user's own polishing function called with pytrees."""
+    if not callable(polish):
+        if not polish:
+            return False
+
+        def polish_with_driver(
+            fun: Any, x0: np.ndarray, *, bounds: sopt.Bounds, constraints: Any = ()
+        ) -> sopt.OptimizeResult:
+            kwargs = {
+                "method": "trust-constr" if constraint_list else "L-BFGS-B",
+                "bounds": problem.pytree_bounds(bounds.lb, bounds.ub),
+                "constraints": constraint_list,
+            }
+            return local_method(problem, monitor, kwargs)(fun, x0)
+
+        constraint_list = constraints
+        return polish_with_driver
+
+    def user_polish(
+        fun: Any, x0: np.ndarray, *, bounds: sopt.Bounds, constraints: Any = ()
+    ) -> sopt.OptimizeResult:
+        objective = problem.func
+        if problem.args:
+            func, args = problem.func, problem.args
+            objective = lambda x: func(x, *args)
+        result = polish(
+            objective,
+            problem.tree(x0),
+            bounds=problem.pytree_bounds(bounds.lb, bounds.ub),
+            constraints=constraints_list,
+        )
+        if isinstance(result, sopt.OptimizeResult):
+            result.x = problem.flat(result.x, name="polish")
+        return result
+
+    constraints_list = constraints
+    return user_polish
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def dual_annealing(
+    backend_for: BackendFor, func: Any, bounds: Any, **options: Any
+) -> sopt.OptimizeResult:
+    """See `pytree_minimize.dual_annealing`."""
+    prob, x0 = problem(
+        backend_for, func, bounds, options.pop("x0"), options.pop("args"), method="dual_annealing"
+    )
+    monitor = Monitor(options.pop("progress"))
+    user_callback = options.pop("callback")
+    _check_callback(user_callback)
+    kwargs = check_minimizer_kwargs(options.pop("minimizer_kwargs"))
+    if not kwargs:
+        # scipy's own local search when none is given: L-BFGS-B in the box, its iteration cap.
+        wrapper = LocalSearchWrapper
+        cap = min(
+            max(prob.n * wrapper.LS_MAXITER_RATIO, wrapper.LS_MAXITER_MIN),
+            wrapper.LS_MAXITER_MAX,
+        )
+        kwargs = {
+            "method": "L-BFGS-B",
+            "options": {"maxiter": cap},
+            "bounds": prob.pytree_bounds(prob.lb, prob.ub),
+        }
+
+    def solve() -> sopt.OptimizeResult:
+        return sopt.dual_annealing(
+            value(prob, monitor),
+            sopt.Bounds(prob.lb, prob.ub),
+            minimizer_kwargs={"method": local_method(prob, monitor, kwargs, count_calls=True)},
+            callback=_x_callback(prob, monitor, user_callback),
+            x0=x0,
+            **options,
+        )
+
+    return _run(prob, monitor, solve)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class _TreeStep:
+    """The user's `take_step(x)` on pytrees, exposing its `stepsize` (scipy adapts it when the
+    step-taking object has one)."""
+
+    def __init__(self, problem: Problem, user: Callable) -> None:
+        self._problem = problem
+        self._user = user
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._problem.flat(self._user(self._problem.tree(x)), name="take_step")
+
+    @property
+    def stepsize(self) -> Any:
+        return self._user.stepsize  # AttributeError (no `stepsize`) reads as "no attribute"
+
+    @stepsize.setter
+    def stepsize(self, value: Any) -> None:
+        self._user.stepsize = value
+
+
+def basinhopping(
+    backend_for: BackendFor, func: Any, x0: Any, **options: Any
+) -> sopt.OptimizeResult:
+    """See `pytree_minimize.basinhopping`."""
+    kwargs = check_minimizer_kwargs(options.pop("minimizer_kwargs"))
+    if x0 is None:
+        raise TypeError("`x0` is required by `basinhopping`; pass the starting pytree.")
+    prob, x0_flat = problem(
+        backend_for,
+        func,
+        None,
+        x0,
+        kwargs.get("args", ()),
+        method="basinhopping",
+        needs_bounds=False,
+    )
+    monitor = Monitor(options.pop("progress"))
+    user_callback = options.pop("callback")
+    _check_callback(user_callback)
+    take_step = options.pop("take_step")
+    accept_test = options.pop("accept_test")
+    for name, given in (("take_step", take_step), ("accept_test", accept_test)):
+        if given is not None and not callable(given):
+            raise TypeError(f"`{name}` must be callable or None; got {type(given).__name__}.")
+
+    def accept(*, f_new: Any, x_new: Any, f_old: Any, x_old: Any) -> Any:
+        assert accept_test is not None
+        return accept_test(f_new=f_new, x_new=prob.tree(x_new), f_old=f_old, x_old=prob.tree(x_old))
+
+    def solve() -> sopt.OptimizeResult:
+        return sopt.basinhopping(
+            value(prob, monitor),
+            x0_flat,
+            minimizer_kwargs={"method": local_method(prob, monitor, kwargs)},
+            take_step=None if take_step is None else _TreeStep(prob, take_step),
+            accept_test=None if accept_test is None else accept,
+            callback=_x_callback(prob, monitor, user_callback),
+            **options,
+        )
+
+    result = _run(prob, monitor, solve)
+    lowest = result.get("lowest_optimization_result")
+    if lowest is not None:
+        to_trees(prob, lowest, Monitor(False))
+        del lowest["history"]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class _Memo:
+    """Value and gradient from one compiled call, kept for the last point: shgo's local
+    methods ask for `fun(x)` and then `jac(x)` at the same `x`."""
+
+    def __init__(self, evaluate: Callable, monitor: Monitor) -> None:
+        self._evaluate = evaluate
+        self._monitor = monitor
+        self._x: np.ndarray | None = None
+        self._out: Any = None
+
+    def _at(self, x: np.ndarray) -> Any:
+        if self._x is None or not np.array_equal(self._x, x):
+            self._out = self._evaluate(x)
+            self._x = np.array(x, dtype=np.float64)
+            self._monitor.seen(self._out[0])
+        return self._out
+
+    def value(self, x: np.ndarray) -> float:
+        return float(self._at(x)[0])
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        return np.array(self._at(x)[1], dtype=np.float64)
+
+
+def shgo(backend_for: BackendFor, func: Any, bounds: Any, **options: Any) -> sopt.OptimizeResult:
+    """See `pytree_minimize.shgo`."""
+    prob, _ = problem(backend_for, func, bounds, None, options.pop("args"), method="shgo")
+    monitor = Monitor(options.pop("progress"))
+    user_callback = options.pop("callback")
+    _check_callback(user_callback)
+    user_kwargs = options.pop("minimizer_kwargs")
+    kwargs = check_minimizer_kwargs(user_kwargs)
+    constraint_list = _constraints.as_list(options.pop("constraints"))
+    workers = options.pop("workers")
+
+    def solve() -> sopt.OptimizeResult:
+        nonlocal workers
+        backend = prob.backend
+        objective: Callable = value(prob, monitor)
+        local = dict(kwargs)
+        local.pop("args", None)
+        local.pop("progress", None)
+        if user_kwargs is None:
+            local["options"] = {"ftol": 1e-12}  # scipy's default when none are given
+        if local.get("jac") is None and backend.autodiff:
+            memo = _Memo(backend.value_and_grad(prob.func, prob.layout, prob.args), monitor)
+            objective, local["jac"] = memo.value, memo.grad
+        elif callable(local.get("jac")):
+            user_jac = local["jac"]
+            local["jac"] = lambda x: prob.trees.flat(
+                user_jac(prob.tree(x), *prob.args), name="jac", gradient=True
+            )
+        info = _driver.normalize_method(
+            local.get("method", "SLSQP"), has_bounds=True, has_constraints=True
+        )
+        if "hess" in local or "hessp" in local or info.hessian is not None:
+            local["hess"], local["hessp"] = _driver._hessians(
+                backend,
+                info,
+                prob.func,
+                local.get("hess"),
+                local.get("hessp"),
+                prob.layout,
+                prob.args,
+                prob.trees,
+            )
+        if "constraints" in local:
+            local["constraints"] = _constraints.to_scipy(
+                _constraints.as_list(local["constraints"]),
+                info,
+                backend=backend,
+                layout=prob.layout,
+                x0=prob.template,
+                trees=prob.trees,
+            )
+        local.pop("bounds", None)  # shgo sets each local search's bounds itself
+        scipy_constraints = _constraints.to_scipy(
+            constraint_list,
+            _SLSQP,
+            backend=backend,
+            layout=prob.layout,
+            x0=prob.template,
+            trees=prob.trees,
+        )
+        if isinstance(workers, int) and workers == 1 and backend.vectorizes and not constraint_list:
+            # With constraints, shgo also maps its feasibility checks through `workers`.
+            workers = population_map(batched(prob, monitor), nan_to_inf=True)
+        return sopt.shgo(
+            objective,
+            list(zip(prob.lb, prob.ub, strict=True)),
+            constraints=list(scipy_constraints) or None,
+            callback=_x_callback(prob, monitor, user_callback),
+            minimizer_kwargs=local,
+            workers=workers,
+            **options,
+        )
+
+    result = _run(prob, monitor, solve)
+    xl = result.get("xl")
+    if isinstance(xl, np.ndarray) and xl.ndim == 2:
+        result.xl = [prob.tree(row) for row in xl]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def direct(backend_for: BackendFor, func: Any, bounds: Any, **options: Any) -> sopt.OptimizeResult:
+    """See `pytree_minimize.direct`."""
+    prob, _ = problem(backend_for, func, bounds, None, options.pop("args"), method="direct")
+    monitor = Monitor(options.pop("progress"))
+    user_callback = options.pop("callback")
+    _check_callback(user_callback)
+
+    def solve() -> sopt.OptimizeResult:
+        return sopt.direct(
+            value(prob, monitor),
+            sopt.Bounds(prob.lb, prob.ub),
+            callback=_x_callback(prob, monitor, user_callback),
+            **options,
+        )
+
+    return _run(prob, monitor, solve)
