@@ -15,11 +15,20 @@ from typing import Any
 import scipy.optimize as sopt
 
 from .. import _driver
+from .._global_optimize import global_optimizers
 from .._methods import normalize_method
 from .._tree import Bounds, PyTree
 from ._numpy_backend import NumpyBackend
 
-__all__ = ["Bounds", "minimize"]
+__all__ = [
+    "Bounds",
+    "basinhopping",
+    "differential_evolution",
+    "direct",
+    "dual_annealing",
+    "minimize",
+    "shgo",
+]
 
 _BACKEND = NumpyBackend()
 
@@ -125,3 +134,22 @@ def _check_derivatives(
             f"method {info.name!r} needs second derivatives, and the NumPy port has no autodiff: "
             f"pass {needs}."
         )
+
+
+# The global optimisers. NumPy cannot vectorise a function, so a population is evaluated in one
+# call only where the user says `func` takes one (`vectorized=True`).
+(
+    differential_evolution,
+    dual_annealing,
+    basinhopping,
+    shgo,
+    direct,
+) = global_optimizers(
+    lambda template: _BACKEND,
+    leaves="NumPy floating-point arrays (or Python floats)",
+    batched=(
+        "with `vectorized=True` `func` itself must take the whole population (every leaf with a "
+        "leading axis of S members) and return S values; otherwise members are evaluated one by "
+        "one"
+    ),
+)

@@ -38,6 +38,7 @@ from typing import Any
 import scipy.optimize as sopt
 
 from .. import _driver
+from .._global_optimize import global_optimizers
 from .._tree import Bounds, PyTree, flatten
 from ._common import require
 from ._load_logs import without_load_time_info
@@ -50,7 +51,16 @@ with without_load_time_info() if _QUIET_LOAD else contextlib.nullcontext():
 
 from ._tensorflow_backend import TensorFlowBackend  # noqa: E402
 
-__all__ = ["Bounds", "assign", "minimize"]
+__all__ = [
+    "Bounds",
+    "assign",
+    "basinhopping",
+    "differential_evolution",
+    "direct",
+    "dual_annealing",
+    "minimize",
+    "shgo",
+]
 
 
 def minimize(
@@ -167,3 +177,19 @@ def assign(variables: PyTree, x: PyTree) -> PyTree:
             )
         target.assign(value)
     return variables
+
+
+# The global optimisers, with the evaluations in `tf.function`s (no XLA).
+_GLOBAL_BACKEND = TensorFlowBackend()
+(
+    differential_evolution,
+    dual_annealing,
+    basinhopping,
+    shgo,
+    direct,
+) = global_optimizers(
+    lambda template: _GLOBAL_BACKEND,
+    leaves="TensorFlow floating-point tensors",
+    traceable=" of TensorFlow operations (traced once by `tf.function`)",
+    batched="one `tf.vectorized_map` call per population",
+)

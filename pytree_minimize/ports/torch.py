@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import scipy.optimize as sopt
 
 from .. import _driver
+from .._global_optimize import global_optimizers
 from .._tree import Bounds, PyTree
 from ._common import require
 
@@ -42,7 +43,17 @@ from ._torch_backend import TorchBackend  # noqa: E402
 if TYPE_CHECKING:
     import torch as _torch
 
-__all__ = ["Bounds", "load_into", "minimize", "parameters_of"]
+__all__ = [
+    "Bounds",
+    "basinhopping",
+    "differential_evolution",
+    "direct",
+    "dual_annealing",
+    "load_into",
+    "minimize",
+    "parameters_of",
+    "shgo",
+]
 
 
 def minimize(
@@ -185,3 +196,18 @@ def load_into(module: _torch.nn.Module, x: Mapping[str, Any]) -> _torch.nn.Modul
                 )
             target.copy_(value)
     return module
+
+
+# The global optimisers: one `TorchBackend` per call, made from the parameters' structure.
+(
+    differential_evolution,
+    dual_annealing,
+    basinhopping,
+    shgo,
+    direct,
+) = global_optimizers(
+    TorchBackend,
+    leaves="PyTorch floating-point tensors",
+    traceable=" of torch operations (vmappable for batched populations)",
+    batched="one `torch.func.vmap` call per population",
+)
