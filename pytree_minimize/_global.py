@@ -277,11 +277,14 @@ class Monitor:
 
 
 def value(problem: Problem, monitor: Monitor) -> Callable[[np.ndarray], float]:
-    """The compiled objective at one flat point."""
-    evaluate = problem.backend.value(problem.func, problem.layout, problem.args)
+    """The compiled objective at one flat point, compiled at its first call (scipy may never
+    call it: a batched run evaluates populations instead)."""
+    compiled: list[Callable[[np.ndarray], float]] = []
 
     def tracked(x: np.ndarray) -> float:
-        f = evaluate(x)
+        if not compiled:
+            compiled.append(problem.backend.value(problem.func, problem.layout, problem.args))
+        f = compiled[0](x)
         monitor.seen(f)
         return f
 
@@ -293,16 +296,28 @@ def batched(problem: Problem, monitor: Monitor) -> Callable[[np.ndarray], np.nda
     evaluate = problem.backend.batched_value(problem.func, problem.layout, problem.args)
 
     def tracked(xs: np.ndarray) -> np.ndarray:
-        values = evaluate(np.asarray(xs, dtype=np.float64))
-        if values.shape != (xs.shape[0],):
-            raise ValueError(
-                f"`func` must return one value per member: given {xs.shape[0]} members it "
-                f"returned shape {values.shape}."
-            )
+        try:
+            values = evaluate(np.asarray(xs, dtype=np.float64))
+            if values.shape != (xs.shape[0],):
+                raise ValueError(
+                    f"`func` must return one value per member: given {xs.shape[0]} members it "
+                    f"returned shape {values.shape}."
+                )
+        except (TypeError, ValueError) as error:
+            # scipy would replace these with its own RuntimeError about map-like callables.
+            raise Escaped(error) from None
         monitor.seen(values)
         return values
 
     return tracked
+
+
+class Escaped(Exception):
+    """Carries an exception of the objective past scipy, which would otherwise replace it."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def population_map(
@@ -361,7 +376,7 @@ def local_method(
         )
         to_flat(problem, result)
         monitor.seen(result.fun)
-        counter = getattr(fun, "__self__", None)
+        counter: Any = getattr(fun, "__self__", None)
         if count_calls and hasattr(counter, "nfev"):
             counter.nfev += int(result.get("nfev", 0))
         return result
@@ -372,13 +387,16 @@ def local_method(
 def to_flat(problem: Problem, result: sopt.OptimizeResult) -> None:
     """A local result's pytree `x` and `jac` as flat vectors, for scipy's global loop."""
     result.x = problem.flat(result.x, name="x")
-    if "jac" in result and not isinstance(result.jac, np.ndarray):
-        result.jac = problem.trees.flat(result.jac, name="jac", gradient=True)
+    jac = result.get("jac")
+    # trust-constr's `jac` holds the constraints' Jacobians, not a gradient like `x`.
+    if jac is not None and flatten(jac)[1] == problem.layout.treedef:
+        result.jac = problem.trees.flat(jac, name="jac", gradient=True)
 
 
 def to_trees(problem: Problem, result: sopt.OptimizeResult, monitor: Monitor) -> None:
     """scipy's flat result with pytrees in place of flat vectors, and the history."""
-    result.x = problem.tree(result.x)
+    if result.get("x") is not None:  # shgo without a feasible point returns None
+        result.x = problem.tree(result.x)
     jac = result.get("jac")
     if isinstance(jac, np.ndarray) and jac.shape == (problem.n,):
         result.jac = problem.trees.tree(jac, gradient=True)

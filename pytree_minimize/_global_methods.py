@@ -19,6 +19,7 @@ from scipy.optimize._dual_annealing import LocalSearchWrapper
 from . import _constraints, _driver
 from ._global import (
     BackendFor,
+    Escaped,
     Monitor,
     Problem,
     batched,
@@ -52,6 +53,12 @@ def _run(problem: Problem, monitor: Monitor, solve: Callable[[], Any]) -> sopt.O
     try:
         with problem.backend.precision(problem.layout):
             result = solve()
+    except RuntimeError as error:
+        if isinstance(error.__cause__, Escaped):
+            raise error.__cause__.error from None
+        raise
+    except Escaped as escaped:
+        raise escaped.error from None
     finally:
         monitor.history.close()
     to_trees(problem, result, monitor)
@@ -242,7 +249,7 @@ class _TreeStep:
     """The user's `take_step(x)` on pytrees, exposing its `stepsize` (scipy adapts it when the
     step-taking object has one)."""
 
-    def __init__(self, problem: Problem, user: Callable) -> None:
+    def __init__(self, problem: Problem, user: Any) -> None:
         self._problem = problem
         self._user = user
 

@@ -40,6 +40,11 @@ _ARGS_DOC = """
 """
 
 
+def _seed(seed: Any) -> dict[str, Any]:
+    """scipy's legacy `seed` keyword, passed on only where given (scipy rejects it beside `rng`)."""
+    return {} if seed is None else {"seed": seed}
+
+
 class GlobalOptimizers(NamedTuple):
     differential_evolution: Callable[..., sopt.OptimizeResult]
     dual_annealing: Callable[..., sopt.OptimizeResult]
@@ -83,6 +88,7 @@ def global_optimizers(
         *,
         integrality: Any = None,
         vectorized: bool = False,
+        seed: Any = None,
         progress: Any = False,
     ) -> sopt.OptimizeResult:
         return _global_methods.differential_evolution(
@@ -90,7 +96,7 @@ def global_optimizers(
             popsize=popsize, tol=tol, mutation=mutation, recombination=recombination, rng=rng,
             callback=callback, disp=disp, polish=polish, init=init, atol=atol,
             updating=updating, workers=workers, constraints=constraints, x0=x0,
-            integrality=integrality, vectorized=vectorized, progress=progress,
+            integrality=integrality, vectorized=vectorized, progress=progress, **_seed(seed),
         )  # fmt: skip
 
     def dual_annealing(
@@ -109,6 +115,7 @@ def global_optimizers(
         callback: Callable | None = None,
         x0: PyTree | None = None,
         *,
+        seed: Any = None,
         progress: Any = False,
     ) -> sopt.OptimizeResult:
         return _global_methods.dual_annealing(
@@ -116,7 +123,7 @@ def global_optimizers(
             minimizer_kwargs=minimizer_kwargs, initial_temp=initial_temp,
             restart_temp_ratio=restart_temp_ratio, visit=visit, accept=accept, maxfun=maxfun,
             rng=rng, no_local_search=no_local_search, callback=callback, x0=x0,
-            progress=progress,
+            progress=progress, **_seed(seed),
         )  # fmt: skip
 
     def basinhopping(
@@ -136,6 +143,7 @@ def global_optimizers(
         *,
         target_accept_rate: float = 0.5,
         stepwise_factor: float = 0.9,
+        seed: Any = None,
         progress: Any = False,
     ) -> sopt.OptimizeResult:
         return _global_methods.basinhopping(
@@ -143,7 +151,7 @@ def global_optimizers(
             minimizer_kwargs=minimizer_kwargs, take_step=take_step, accept_test=accept_test,
             callback=callback, interval=interval, disp=disp, niter_success=niter_success,
             rng=rng, target_accept_rate=target_accept_rate, stepwise_factor=stepwise_factor,
-            progress=progress,
+            progress=progress, **_seed(seed),
         )  # fmt: skip
 
     def shgo(
