@@ -27,6 +27,7 @@ from ._global import (
     local_method,
     population_map,
     problem,
+    to_flat,
     to_trees,
     value,
 )
@@ -163,42 +164,32 @@ def _de_callback(problem: Problem, monitor: Monitor, user: Any) -> Callable:
 def _polisher(problem: Problem, monitor: Monitor, polish: Any, constraints: list) -> Any:
     """scipy's `polish` as a callable `polish(func, x0, bounds=, constraints=)`: scipy's choice
     of method (L-BFGS-B, or trust-constr with constraints) through the pytree driver, or the
-    user's own polishing function called with pytrees."""
+    user's own polishing function called with pytrees. Either way the constraints are the
+    user's pytree constraints, not scipy's flat ones."""
     if not callable(polish):
         if not polish:
             return False
+        method = "trust-constr" if constraints else "L-BFGS-B"
 
-        def polish_with_driver(
-            fun: Any, x0: np.ndarray, *, bounds: sopt.Bounds, constraints: Any = ()
-        ) -> sopt.OptimizeResult:
-            kwargs = {
-                "method": "trust-constr" if constraint_list else "L-BFGS-B",
-                "bounds": problem.pytree_bounds(bounds.lb, bounds.ub),
-                "constraints": constraint_list,
-            }
+        def polish_with_driver(fun: Any, x0: np.ndarray, *, bounds: sopt.Bounds, **_: Any) -> Any:
+            box = problem.pytree_bounds(bounds.lb, bounds.ub)
+            kwargs = {"method": method, "bounds": box, "constraints": constraints}
             return local_method(problem, monitor, kwargs)(fun, x0)
 
-        constraint_list = constraints
         return polish_with_driver
 
-    def user_polish(
-        fun: Any, x0: np.ndarray, *, bounds: sopt.Bounds, constraints: Any = ()
-    ) -> sopt.OptimizeResult:
-        objective = problem.func
-        if problem.args:
-            func, args = problem.func, problem.args
-            objective = lambda x: func(x, *args)
-        result = polish(
-            objective,
-            problem.tree(x0),
-            bounds=problem.pytree_bounds(bounds.lb, bounds.ub),
-            constraints=constraints_list,
-        )
-        if isinstance(result, sopt.OptimizeResult):
-            result.x = problem.flat(result.x, name="polish")
+    objective = problem.func
+    if problem.args:
+        func, args = problem.func, problem.args
+        objective = lambda x: func(x, *args)
+
+    def user_polish(fun: Any, x0: np.ndarray, *, bounds: sopt.Bounds, **_: Any) -> Any:
+        box = problem.pytree_bounds(bounds.lb, bounds.ub)
+        result = polish(objective, problem.tree(x0), bounds=box, constraints=constraints)
+        if isinstance(result, sopt.OptimizeResult):  # scipy rejects anything else
+            to_flat(problem, result)
         return result
 
-    constraints_list = constraints
     return user_polish
 
 
