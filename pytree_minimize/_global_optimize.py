@@ -205,7 +205,8 @@ def global_optimizers(
         "(L-BFGS-B, or trust-constr with\n    `constraints`) with exact derivatives; a callable "
         "`polish(func, x0, bounds=, constraints=)`\n    receives pytrees. `constraints` take "
         "functions of the pytree `x`. `init` may be an (S, n) array\n    or a pytree with a "
-        "leading axis of S members; `integrality` a pytree (or prefix) of bools.\n"
+        "leading axis of S members; `integrality` a pytree (or prefix) of bools. `res.population`\n"
+        "    stays scipy's flat (S, n) array (leaves raveled in order).\n"
         + _ARGS_DOC.format(step="generation", **fields)
     )
     dual_annealing.__doc__ = (

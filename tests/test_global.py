@@ -114,6 +114,15 @@ def test_deferred_population_is_one_compiled_vmapped_call():
     assert kinds == {"batched_value"}
 
 
+def test_shgo_sampling_points_are_one_compiled_vmapped_call():
+    def objective(p):
+        return rastrigin(p)
+
+    res = pm.shgo(objective, BOX, n=16, iters=1, options={"minimize_every_iter": False})
+    kinds = {key[0] for key in _jax_backend._CACHE.compiled_for(objective)}
+    assert kinds == {"batched_value", "value_and_grad"} and res.nfev >= 16  # no "value"
+
+
 def test_polish_is_lbfgsb_with_exact_gradients(ref):
     def polish(fun, x0, *, bounds, constraints):
         return sopt.minimize(ref.fg, x0, jac=True, method="L-BFGS-B", bounds=bounds)
