@@ -111,12 +111,10 @@ def differential_evolution(
             objective: Callable = lambda xt: population(np.asarray(xt).T)
         else:
             objective = value(prob, monitor)
-            if (
-                options["updating"] == "deferred"
-                and isinstance(workers, int)
-                and workers == 1
-                and prob.backend.vectorizes
-            ):
+            # scipy evaluates whole populations with `updating='deferred'` and with any number of
+            # worker processes; one batched call replaces the processes (and their pickling).
+            deferred = options["updating"] == "deferred" or workers != 1
+            if isinstance(workers, int) and deferred and prob.backend.vectorizes:
                 workers = population_map(batched(prob, monitor))
         scipy_constraints = _constraints.to_scipy(
             constraint_list,
@@ -391,9 +389,11 @@ def shgo(backend_for: BackendFor, func: Any, bounds: Any, **options: Any) -> sop
             x0=prob.template,
             trees=prob.trees,
         )
-        if isinstance(workers, int) and workers == 1 and backend.vectorizes and not constraint_list:
-            # With constraints, shgo also maps its feasibility checks through `workers`.
-            workers = population_map(batched(prob, monitor), nan_to_inf=True)
+        if isinstance(workers, int) and backend.vectorizes and not constraint_list:
+            # With constraints, shgo also maps its feasibility checks through `workers`. Its
+            # serial path (workers=1) reads a NaN value as inf; its parallel path does not.
+            evaluate = batched(prob, monitor)
+            workers = population_map(evaluate, nan_to_inf=workers == 1)
         return sopt.shgo(
             objective,
             list(zip(prob.lb, prob.ub, strict=True)),

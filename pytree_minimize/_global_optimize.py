@@ -45,6 +45,62 @@ def _seed(seed: Any) -> dict[str, Any]:
     return {} if seed is None else {"seed": seed}
 
 
+#: Each function's own paragraph, and what its history counts.
+_DOCS = {
+    "differential_evolution": (
+        """Differential evolution over a pytree (`scipy.optimize.differential_evolution`).
+
+    Where scipy evaluates a whole generation at once (`updating='deferred'`, an integer
+    `workers` other than 1, or `vectorized=True`), the generation is {batched}. `polish` runs
+    `minimize` (L-BFGS-B, or trust-constr with `constraints`) with exact derivatives; a callable
+    `polish(func, x0, bounds=, constraints=)` receives pytrees. `constraints` take functions of
+    the pytree `x`. `init` may be an (S, n) array or a pytree with a leading axis of S members on
+    every leaf; `integrality` a pytree (or prefix) of bools. `res.population` stays scipy's flat
+    (S, n) array (leaves raveled in order).
+""",
+        "generation",
+    ),
+    "dual_annealing": (
+        """Dual annealing over a pytree (`scipy.optimize.dual_annealing`).
+
+    The local search runs `minimize` with exact derivatives: scipy's L-BFGS-B in the box with
+    scipy's iteration cap when `minimizer_kwargs` is None, else `minimize(**minimizer_kwargs)`.
+""",
+        "minimum found (scipy calls back once per minimum)",
+    ),
+    "basinhopping": (
+        """Basin-hopping from a pytree `x0` (`scipy.optimize.basinhopping`).
+
+    Each hop's local minimisation is `minimize(func, x, **minimizer_kwargs)` with exact
+    derivatives (`args` go inside `minimizer_kwargs`, as in scipy). `take_step(x)`,
+    `accept_test(f_new=, x_new=, f_old=, x_old=)` and `callback(x, f, accept)` see pytrees.
+    There is no `bounds` argument: bound the local steps with
+    `minimizer_kwargs={{'bounds': Bounds(lb, ub)}}`.
+""",
+        "hop",
+    ),
+    "shgo": (
+        """Simplicial homology global optimisation over a pytree (`scipy.optimize.shgo`).
+
+    Without constraints the sampling points of each iteration are evaluated in one batched call
+    where the framework vectorises the objective (`jax.vmap`, `torch.func.vmap`,
+    `tf.vectorized_map`; the NumPy port evaluates them one by one). The local minimiser (SLSQP unless `minimizer_kwargs` names another method) gets the exact gradient
+    (and Hessian where the method uses one); `constraints` take functions of the pytree `x`.
+    `res.xl` is a list of pytrees.
+""",
+        "local iteration",
+    ),
+    "direct": (
+        """DIRECT over a pytree (`scipy.optimize.direct`).
+
+    scipy's DIRECT calls the objective one point at a time; each call is one compiled
+    evaluation.
+""",
+        "iteration",
+    ),
+}
+
+
 class GlobalOptimizers(NamedTuple):
     differential_evolution: Callable[..., sopt.OptimizeResult]
     dual_annealing: Callable[..., sopt.OptimizeResult]
@@ -197,46 +253,12 @@ def global_optimizers(
             len_tol=len_tol, callback=callback, progress=progress,
         )  # fmt: skip
 
-    fields = {"leaves": leaves, "traceable": traceable}
-    differential_evolution.__doc__ = (
-        "Differential evolution over a pytree (`scipy.optimize.differential_evolution`).\n\n"
-        "    With `updating='deferred'` (and the default `workers=1`) or `vectorized=True`, each "
-        f"generation is\n    evaluated at once: {batched}. `polish` runs `minimize` "
-        "(L-BFGS-B, or trust-constr with\n    `constraints`) with exact derivatives; a callable "
-        "`polish(func, x0, bounds=, constraints=)`\n    receives pytrees. `constraints` take "
-        "functions of the pytree `x`. `init` may be an (S, n) array\n    or a pytree with a "
-        "leading axis of S members; `integrality` a pytree (or prefix) of bools. `res.population`\n"
-        "    stays scipy's flat (S, n) array (leaves raveled in order).\n"
-        + _ARGS_DOC.format(step="generation", **fields)
-    )
-    dual_annealing.__doc__ = (
-        "Dual annealing over a pytree (`scipy.optimize.dual_annealing`).\n\n"
-        "    The local search runs `minimize` with exact derivatives: scipy's L-BFGS-B in the box "
-        "when\n    `minimizer_kwargs` is None, else `minimize(**minimizer_kwargs)`.\n"
-        + _ARGS_DOC.format(step="minimum found", **fields)
-    )
-    basinhopping.__doc__ = (
-        "Basin-hopping from a pytree `x0` (`scipy.optimize.basinhopping`).\n\n"
-        "    Each hop's local minimisation is `minimize(func, x, **minimizer_kwargs)` with exact "
-        "derivatives\n    (`args` inside `minimizer_kwargs`, as in scipy). `take_step(x)`, "
-        "`accept_test(...)` and\n    `callback(x, f, accept)` see pytrees. There is no `bounds` "
-        "argument (bound the local steps\n    with `minimizer_kwargs={'bounds': Bounds(...)}`).\n"
-        + _ARGS_DOC.format(step="hop", **fields)
-    )
-    shgo.__doc__ = (
-        "Simplicial homology global optimisation over a pytree (`scipy.optimize.shgo`).\n\n"
-        "    Without constraints (and with the default `workers=1`) the sampling points of each "
-        f"iteration are\n    evaluated at once: {batched}. The local minimiser (SLSQP unless "
-        "`minimizer_kwargs` names\n    another) gets the exact gradient; `constraints` take "
-        "functions of the pytree `x`.\n    `res.xl` is a list of pytrees.\n"
-        + _ARGS_DOC.format(step="local iteration", **fields)
-    )
-    direct.__doc__ = (
-        "DIRECT over a pytree (`scipy.optimize.direct`); evaluations are compiled, one point at "
-        "a time\n    (scipy's DIRECT calls the objective point by point).\n"
-        + _ARGS_DOC.format(step="iteration", **fields)
-    )
-    return GlobalOptimizers(differential_evolution, dual_annealing, basinhopping, shgo, direct)
+    fields = {"leaves": leaves, "traceable": traceable, "batched": batched}
+    functions = (differential_evolution, dual_annealing, basinhopping, shgo, direct)
+    for function in functions:
+        summary, step = _DOCS[function.__name__]
+        function.__doc__ = summary.format(**fields) + _ARGS_DOC.format(step=step, **fields)
+    return GlobalOptimizers(*functions)
 
 
 _BACKEND = JaxBackend()
@@ -251,7 +273,7 @@ _BACKEND = JaxBackend()
     lambda template: _BACKEND,
     leaves="JAX (or NumPy) floating-point arrays",
     traceable=", JAX-traceable (compiled once, cached across calls)",
-    batched="one compiled `jax.vmap` call per population",
+    batched="evaluated in one compiled `jax.vmap` call",
 )
 differential_evolution.__doc__ = (
     (differential_evolution.__doc__ or "")

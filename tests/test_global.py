@@ -105,6 +105,13 @@ def test_differential_evolution_vectorized_counts_calls_as_scipy(ref):
     assert ours.nfev == 11  # one call per generation plus the initial population
 
 
+def test_worker_processes_become_one_batched_call(ref):
+    kwargs = {"rng": 1, "maxiter": 5, "polish": False, "updating": "deferred"}
+    ours = pm.differential_evolution(rastrigin, BOX, workers=2, **kwargs)
+    theirs = sopt.differential_evolution(ref.f, FLAT_BOX, **kwargs)
+    same_path(ours, theirs)
+
+
 def test_deferred_population_is_one_compiled_vmapped_call():
     def objective(p):
         return rastrigin(p)

@@ -148,8 +148,8 @@ def _check_derivatives(
     lambda template: _BACKEND,
     leaves="NumPy floating-point arrays (or Python floats)",
     batched=(
-        "with `vectorized=True` `func` itself must take the whole population (every leaf with a "
-        "leading axis of S members) and return S values; otherwise members are evaluated one by "
-        "one"
+        "evaluated in one call of `func` when `vectorized=True` (then `func` takes the whole "
+        "population, every leaf with a leading axis of S members, and returns S values); "
+        "otherwise member by member"
     ),
 )

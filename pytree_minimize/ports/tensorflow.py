@@ -191,5 +191,5 @@ _GLOBAL_BACKEND = TensorFlowBackend()
     lambda template: _GLOBAL_BACKEND,
     leaves="TensorFlow floating-point tensors",
     traceable=" of TensorFlow operations (traced once by `tf.function`)",
-    batched="one `tf.vectorized_map` call per population",
+    batched="evaluated in one `tf.vectorized_map` call",
 )

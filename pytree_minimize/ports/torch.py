@@ -209,5 +209,5 @@ def load_into(module: _torch.nn.Module, x: Mapping[str, Any]) -> _torch.nn.Modul
     TorchBackend,
     leaves="PyTorch floating-point tensors",
     traceable=" of torch operations (vmappable for batched populations)",
-    batched="one `torch.func.vmap` call per population",
+    batched="evaluated in one `torch.func.vmap` call",
 )
