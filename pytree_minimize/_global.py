@@ -1,19 +1,18 @@
-"""The global methods' driver: the only module that knows how scipy's global optimisers evaluate.
+"""What the global methods share: the problem, population evaluation and local steps.
 
 `differential_evolution`, `dual_annealing`, `basinhopping`, `shgo` and `direct` run scipy's own
-functions on the flat float64 vector, so that with the same `rng` they take scipy's path. What this
-module alone knows is where each of them lets a population through at once and where it calls a
-local minimiser:
+functions on the flat float64 vector, so that with the same `rng` they take scipy's path. This
+module holds what they have in common:
 
-- populations reach the backend's batched evaluation (one compiled, vmapped call) through scipy's
-  own hooks: a map-like `workers` for `differential_evolution(updating='deferred')` and for shgo's
-  sampling points, or `vectorized=True`;
-- local steps (basinhopping's minimiser, dual_annealing's local search, DE's polish) are custom
-  `scipy.optimize.minimize` methods that run the pytree driver (`_driver.minimize`) on the user's
-  pytree problem, with exact derivatives; shgo, which names its local methods, gets the backend's
-  exact gradient and the constraint parser's output directly.
+- the problem: the parameters' layout and box, from `pytree_minimize.Bounds` (whose `lb`/`ub`
+  give the pytree when there is no `x0`) or from an `x0` and a prefix of it;
+- populations: the backend's batched evaluation (one compiled, vmapped call) behind the hooks
+  scipy offers, a map-like `workers` or a vectorised objective;
+- local steps: a custom `scipy.optimize.minimize` method that runs the pytree driver
+  (`_driver.minimize`) on the user's pytree problem, with exact derivatives;
+- history and progress: the best value found so far, once per iteration.
 
-The box comes from `pytree_minimize.Bounds`: its `lb`/`ub` give the pytree when there is no `x0`.
+Which hook and which local step each scipy function takes is in `_global_methods`.
 """
 
 from __future__ import annotations
