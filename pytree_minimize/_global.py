@@ -275,15 +275,27 @@ class Monitor:
         self.history.record(self.best, None)
 
 
+class Escaped(Exception):
+    """Carries an exception of the objective past scipy, which would otherwise replace it."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def value(problem: Problem, monitor: Monitor) -> Callable[[np.ndarray], float]:
     """The compiled objective at one flat point, compiled at its first call (scipy may never
     call it: a batched run evaluates populations instead)."""
     compiled: list[Callable[[np.ndarray], float]] = []
 
     def tracked(x: np.ndarray) -> float:
-        if not compiled:
-            compiled.append(problem.backend.value(problem.func, problem.layout, problem.args))
-        f = compiled[0](x)
+        try:
+            if not compiled:
+                compiled.append(problem.backend.value(problem.func, problem.layout, problem.args))
+            f = compiled[0](x)
+        except (TypeError, ValueError) as error:
+            # scipy replaces these with its own RuntimeError where it maps `func` over members.
+            raise Escaped(error) from None
         monitor.seen(f)
         return f
 
@@ -303,20 +315,12 @@ def batched(problem: Problem, monitor: Monitor) -> Callable[[np.ndarray], np.nda
                     f"returned shape {values.shape}."
                 )
         except (TypeError, ValueError) as error:
-            # scipy would replace these with its own RuntimeError about map-like callables.
+            # scipy replaces these with its own RuntimeError about map-like callables.
             raise Escaped(error) from None
         monitor.seen(values)
         return values
 
     return tracked
-
-
-class Escaped(Exception):
-    """Carries an exception of the objective past scipy, which would otherwise replace it."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 def population_map(

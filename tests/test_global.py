@@ -394,6 +394,23 @@ def test_objective_must_return_one_value_per_member():
         )
 
 
+def test_objective_errors_reach_the_caller_unchanged():
+    def broken(p):
+        raise ValueError("boom from the objective")
+
+    for updating in ("immediate", "deferred"):
+        with pytest.raises(ValueError, match=r"^boom from the objective"):
+            pm.differential_evolution(broken, BOX, maxiter=1, updating=updating)
+
+
+def test_bounds_prefix_with_x0_takes_scipys_path(ref):
+    kwargs = {"rng": 7, "maxiter": 4, "polish": False}
+    ours = pm.differential_evolution(rastrigin, Bounds(-5.12, 5.12), x0=X0, **kwargs)
+    theirs = sopt.differential_evolution(ref.f, FLAT_BOX, x0=flat(X0), **kwargs)
+    same_path(ours, theirs)
+    assert ours.x["b"].shape == (1, 2)
+
+
 def test_minimizer_kwargs_are_checked():
     with pytest.raises(TypeError, match="`minimizer_kwargs` has unknown keys \\['methd'\\]"):
         pm.basinhopping(rastrigin, X0, niter=1, minimizer_kwargs={"methd": "BFGS"})
