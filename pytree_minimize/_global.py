@@ -9,7 +9,8 @@ module holds what they have in common:
 - populations: the backend's batched evaluation (one compiled, vmapped call) behind the hooks
   scipy offers, a map-like `workers` or a vectorised objective;
 - local steps: a custom `scipy.optimize.minimize` method that runs the pytree driver
-  (`_driver.minimize`) on the user's pytree problem, with exact derivatives;
+  (`_driver.minimize`) on the user's pytree problem, with exact derivatives (for shgo, which
+  looks its local method up by name, a method name that is also that custom method);
 - history and progress: the best value found so far, once per iteration.
 
 Which hook and which local step each scipy function takes is in `_global_methods`.
@@ -17,7 +18,7 @@ Which hook and which local step each scipy function takes is in `_global_methods
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -214,20 +215,23 @@ def problem(
 
 
 def _scipy_box(bounds: Any) -> tuple[np.ndarray, np.ndarray]:
+    """scipy's `Bounds`, or `(min, max)` pairs (None for an open side), as flat `(lb, ub)`."""
     if isinstance(bounds, sopt.Bounds):
         return (
             np.atleast_1d(np.asarray(bounds.lb, dtype=np.float64)),
             np.atleast_1d(np.asarray(bounds.ub, dtype=np.float64)),
         )
-    if isinstance(bounds, Sequence) and all(
-        isinstance(pair, Sequence) and len(pair) == 2 for pair in bounds
-    ):
-        pairs = np.asarray([[np.nan if v is None else v for v in p] for p in bounds], float)
-        return pairs[:, 0].copy(), pairs[:, 1].copy()
-    raise TypeError(
-        f"`bounds` must be `pytree_minimize.Bounds(lb, ub)`, scipy's `Bounds`, or a sequence of "
-        f"`(min, max)` pairs; got {type(bounds).__name__}."
-    )
+    try:
+        pairs = np.array(
+            [(-np.inf if lo is None else lo, np.inf if hi is None else hi) for lo, hi in bounds],
+            dtype=np.float64,
+        ).reshape(-1, 2)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`bounds` must be `pytree_minimize.Bounds(lb, ub)`, scipy's `Bounds`, or a sequence "
+            f"of `(min, max)` pairs; got {type(bounds).__name__}."
+        ) from None
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
 def _check_box(problem: Problem, method: str) -> None:
@@ -361,21 +365,39 @@ def check_minimizer_kwargs(kwargs: Any, *, name: str = "minimizer_kwargs") -> di
     return dict(kwargs)
 
 
+#: What scipy's `minimize` hands a custom method besides `fun`, `x0` and the method's options.
+_CUSTOM_METHOD_ARGS = ("args", "jac", "hess", "hessp", "bounds", "constraints", "callback")
+
+
 def local_method(
-    problem: Problem, monitor: Monitor, kwargs: dict[str, Any], *, count_calls: bool = False
+    problem: Problem,
+    monitor: Monitor,
+    kwargs: dict[str, Any],
+    *,
+    count_calls: bool = False,
+    box_and_options_from_caller: bool = False,
 ) -> Callable[..., sopt.OptimizeResult]:
     """A custom `scipy.optimize.minimize` method that ignores the flat objective it is handed and
     runs `pytree_minimize`'s driver on the pytree problem with `kwargs`, returning flat `x`.
 
     `count_calls`: dual_annealing counts evaluations in the wrapper it hands to `minimize`; the
     driver evaluates the compiled objective directly, so its `nfev` is added to that count.
+    `box_and_options_from_caller`: shgo sets each local search's (flat) bounds and options in
+    the call; they replace those in `kwargs`.
     """
     kwargs = dict(kwargs)
     args = kwargs.pop("args", problem.args)
 
-    def pytree_local_minimize(fun: Any, x0: np.ndarray, **ignored: Any) -> sopt.OptimizeResult:
+    def pytree_local_minimize(fun: Any, x0: np.ndarray, **given: Any) -> sopt.OptimizeResult:
+        call = dict(kwargs)
+        if box_and_options_from_caller:
+            options = {k: v for k, v in given.items() if k not in _CUSTOM_METHOD_ARGS}
+            call["options"] = {**call.get("options", {}), **options}
+            if given.get("bounds") is not None:
+                lb, ub = _scipy_box(given["bounds"])
+                call["bounds"] = problem.pytree_bounds(lb, ub)
         result = _driver.minimize(
-            problem.backend, problem.func, problem.tree(x0), args=args, **kwargs
+            problem.backend, problem.func, problem.tree(x0), args=args, **call
         )
         to_flat(problem, result)
         monitor.seen(result.fun)
@@ -385,6 +407,25 @@ def local_method(
         return result
 
     return pytree_local_minimize
+
+
+class DriverMethod(str):
+    """A local method's name that is also a custom `minimize` method running the pytree driver.
+
+    shgo looks its local method up by name (to choose which arguments to hand it), so it refuses
+    a callable; scipy's `minimize` tests `callable(method)` before reading a name, so this object
+    runs `local` while shgo reads it as the method it names.
+    """
+
+    local: Callable[..., sopt.OptimizeResult]
+
+    def __new__(cls, name: str, local: Callable[..., sopt.OptimizeResult]) -> DriverMethod:
+        method = super().__new__(cls, name)
+        method.local = local
+        return method
+
+    def __call__(self, fun: Any, x0: np.ndarray, **given: Any) -> sopt.OptimizeResult:
+        return self.local(fun, x0, **given)
 
 
 def to_flat(problem: Problem, result: sopt.OptimizeResult) -> None:

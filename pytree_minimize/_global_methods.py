@@ -19,6 +19,7 @@ from scipy.optimize._dual_annealing import LocalSearchWrapper
 from . import _constraints, _driver
 from ._global import (
     BackendFor,
+    DriverMethod,
     Escaped,
     Monitor,
     Problem,
@@ -32,10 +33,9 @@ from ._global import (
     value,
 )
 
-#: How the global methods take constraints: new-style objects for differential_evolution (it
-#: only checks feasibility), SLSQP's dicts with Jacobians for shgo (its default local method).
+#: How differential_evolution and shgo take constraints (they check feasibility with them; their
+#: local steps take the user's pytree constraints): new-style objects without derivatives.
 _FEASIBILITY = _driver.MethodInfo("COBYQA", False, None, True, True)
-_SLSQP = _driver.MethodInfo("SLSQP", True, None, True, True)
 
 
 def _wants_intermediate_result(callback: Callable) -> bool:
@@ -305,30 +305,6 @@ def basinhopping(
 # ---------------------------------------------------------------------------------------------
 
 
-class _Memo:
-    """Value and gradient from one compiled call, kept for the last point: shgo's local
-    methods ask for `fun(x)` and then `jac(x)` at the same `x`."""
-
-    def __init__(self, evaluate: Callable, monitor: Monitor) -> None:
-        self._evaluate = evaluate
-        self._monitor = monitor
-        self._x: np.ndarray | None = None
-        self._out: Any = None
-
-    def _at(self, x: np.ndarray) -> Any:
-        if self._x is None or not np.array_equal(self._x, x):
-            self._out = self._evaluate(x)
-            self._x = np.array(x, dtype=np.float64)
-            self._monitor.seen(self._out[0])
-        return self._out
-
-    def value(self, x: np.ndarray) -> float:
-        return float(self._at(x)[0])
-
-    def grad(self, x: np.ndarray) -> np.ndarray:
-        return np.array(self._at(x)[1], dtype=np.float64)
-
-
 def shgo(backend_for: BackendFor, func: Any, bounds: Any, **options: Any) -> sopt.OptimizeResult:
     """See `pytree_minimize.shgo`."""
     prob, _ = problem(backend_for, func, bounds, None, options.pop("args"), method="shgo")
@@ -336,54 +312,38 @@ def shgo(backend_for: BackendFor, func: Any, bounds: Any, **options: Any) -> sop
     user_callback = options.pop("callback")
     _check_callback(user_callback)
     user_kwargs = options.pop("minimizer_kwargs")
-    kwargs = check_minimizer_kwargs(user_kwargs)
+    local = check_minimizer_kwargs(user_kwargs)
     constraint_list = _constraints.as_list(options.pop("constraints"))
     workers = options.pop("workers")
+    method = local.pop("method", "SLSQP")
+    if not isinstance(method, str):
+        raise TypeError(
+            "`minimizer_kwargs['method']` must be a method name for shgo, which looks its local "
+            f"method up by name; got {type(method).__name__}."
+        )
+    info = _driver.normalize_method(method, has_bounds=True, has_constraints=True)
+    # scipy's defaults: ftol=1e-12 when no minimizer_kwargs are given; the global constraints
+    # for a local method that takes constraints, unless minimizer_kwargs give their own.
+    scipy_options = local.pop("options", {"ftol": 1e-12} if user_kwargs is None else {})
+    if info.constraints and constraint_list:
+        local.setdefault("constraints", constraint_list)
+    local.pop("bounds", None)  # shgo bounds each local search itself
+
+    def callback(x: Any, *rest: Any) -> Any:  # the driver calls it with the pytree `x`
+        monitor.step()
+        return None if user_callback is None else user_callback(x)
+
+    local.setdefault("callback", callback)
+    driver = local_method(
+        prob, monitor, {**local, "method": method}, box_and_options_from_caller=True
+    )
 
     def solve() -> sopt.OptimizeResult:
         nonlocal workers
         backend = prob.backend
-        objective: Callable = value(prob, monitor)
-        local = dict(kwargs)
-        local.pop("args", None)
-        local.pop("progress", None)
-        if user_kwargs is None:
-            local["options"] = {"ftol": 1e-12}  # scipy's default when none are given
-        if local.get("jac") is None and backend.autodiff:
-            memo = _Memo(backend.value_and_grad(prob.func, prob.layout, prob.args), monitor)
-            objective, local["jac"] = memo.value, memo.grad
-        elif callable(local.get("jac")):
-            user_jac = local["jac"]
-            local["jac"] = lambda x: prob.trees.flat(
-                user_jac(prob.tree(x), *prob.args), name="jac", gradient=True
-            )
-        info = _driver.normalize_method(
-            local.get("method", "SLSQP"), has_bounds=True, has_constraints=True
-        )
-        if "hess" in local or "hessp" in local or info.hessian is not None:
-            local["hess"], local["hessp"] = _driver._hessians(
-                backend,
-                info,
-                prob.func,
-                local.get("hess"),
-                local.get("hessp"),
-                prob.layout,
-                prob.args,
-                prob.trees,
-            )
-        if "constraints" in local:
-            local["constraints"] = _constraints.to_scipy(
-                _constraints.as_list(local["constraints"]),
-                info,
-                backend=backend,
-                layout=prob.layout,
-                x0=prob.template,
-                trees=prob.trees,
-            )
-        local.pop("bounds", None)  # shgo sets each local search's bounds itself
         scipy_constraints = _constraints.to_scipy(
             constraint_list,
-            _SLSQP,
+            _FEASIBILITY,
             backend=backend,
             layout=prob.layout,
             x0=prob.template,
@@ -395,11 +355,13 @@ def shgo(backend_for: BackendFor, func: Any, bounds: Any, **options: Any) -> sop
             evaluate = batched(prob, monitor)
             workers = population_map(evaluate, nan_to_inf=workers == 1)
         return sopt.shgo(
-            objective,
+            value(prob, monitor),
             list(zip(prob.lb, prob.ub, strict=True)),
             constraints=list(scipy_constraints) or None,
-            callback=_x_callback(prob, monitor, user_callback),
-            minimizer_kwargs=local,
+            minimizer_kwargs={
+                "method": DriverMethod(info.name, driver),
+                "options": scipy_options,
+            },
             workers=workers,
             **options,
         )

@@ -84,9 +84,9 @@ _DOCS = {
 
     Without constraints the sampling points of each iteration are evaluated in one batched call
     where the framework vectorises the objective (`jax.vmap`, `torch.func.vmap`,
-    `tf.vectorized_map`; the NumPy port evaluates them one by one). The local minimiser (SLSQP
-    unless `minimizer_kwargs` names another method) gets the exact gradient (and Hessian where
-    the method uses one); `constraints` take functions of the pytree `x`.
+    `tf.vectorized_map`; the NumPy port evaluates them one by one). Each local minimisation runs
+    `minimize` (SLSQP unless `minimizer_kwargs` names another method) with exact derivatives, in
+    the local box shgo chooses; `constraints` take functions of the pytree `x`.
     `res.xl` is a list of pytrees.
 """,
         "local iteration",
