@@ -500,3 +500,16 @@ def test_numpy_vectorised_function_takes_the_population():
     theirs = sopt.differential_evolution(rastrigin_numpy, NUMPY_BOX, vectorized=True, **kwargs)
     np.testing.assert_array_equal(np.concatenate([ours.x["a"], ours.x["b"]]), theirs.x)
     assert ours.nfev == theirs.nfev == 6 and calls[0] == (45, 2)
+
+
+def test_numpy_local_steps_match_scipys_finite_differences():
+    from pytree_minimize.ports import numpy as pn
+
+    def objective(p):
+        return float(rastrigin_numpy(np.concatenate([p["a"], p["b"]])))
+
+    x0 = {"a": np.array([1.2, 2.1]), "b": np.array([-1.4])}
+    ours = pn.basinhopping(objective, x0, niter=3, rng=0)
+    theirs = sopt.basinhopping(rastrigin_numpy, np.array([1.2, 2.1, -1.4]), niter=3, rng=0)
+    np.testing.assert_array_equal(np.concatenate([ours.x["a"], ours.x["b"]]), theirs.x)
+    assert ours.fun == theirs.fun and ours.nfev == theirs.nfev
