@@ -25,8 +25,9 @@ import numpy as np
 import optree
 import scipy.optimize as sopt
 
-from . import _driver
+from . import _constraint_emit, _constraint_parse, _driver
 from ._backend import BatchedBackend
+from ._methods import GLOBAL_FEASIBILITY
 from ._progress import History, make_progress
 from ._tree import NAMESPACE, Bounds, PyTree, build_layout, flat_bounds, flatten, locate
 
@@ -251,6 +252,21 @@ def _check_box(problem: Problem, method: str) -> None:
             f"`bounds` has lb > ub at `{path}` (element {index}): lb={lb[bad[0]]}, ub="
             f"{ub[bad[0]]}. Each lower bound must not exceed its upper bound."
         )
+
+
+def feasibility_constraints(problem: Problem, constraints: list) -> list:
+    """The user's pytree constraints as scipy's derivative-free objects over the flat vector,
+    through the shared parser (differential_evolution and shgo test feasibility with them)."""
+    return list(
+        _constraint_emit.to_scipy(
+            [_constraint_parse.parse(c, i) for i, c in enumerate(constraints)],
+            GLOBAL_FEASIBILITY,
+            backend=problem.backend,
+            layout=problem.layout,
+            x0=problem.template,
+            trees=problem.trees,
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.optimize as sopt
 from scipy.optimize._dual_annealing import LocalSearchWrapper
 
-from . import _constraints, _driver
+from . import _constraint_parse, _methods
 from ._global import (
     BackendFor,
     DriverMethod,
@@ -25,6 +25,7 @@ from ._global import (
     Problem,
     batched,
     check_minimizer_kwargs,
+    feasibility_constraints,
     local_method,
     population_map,
     problem,
@@ -32,10 +33,6 @@ from ._global import (
     to_trees,
     value,
 )
-
-#: How differential_evolution and shgo take constraints (they check feasibility with them; their
-#: local steps take the user's pytree constraints): new-style objects without derivatives.
-_FEASIBILITY = _driver.MethodInfo("COBYQA", False, None, True, True)
 
 
 def _wants_intermediate_result(callback: Callable) -> bool:
@@ -97,7 +94,7 @@ def differential_evolution(
     monitor = Monitor(options.pop("progress"))
     user_callback = options.pop("callback")
     _check_callback(user_callback)
-    constraint_list = _constraints.as_list(options.pop("constraints"))
+    constraint_list = _constraint_parse.as_list(options.pop("constraints"))
     polish = options.pop("polish")
     vectorized = bool(options["vectorized"])
     workers = options.pop("workers")
@@ -116,14 +113,7 @@ def differential_evolution(
             deferred = options["updating"] == "deferred" or workers != 1
             if isinstance(workers, int) and deferred and prob.backend.vectorizes:
                 workers = population_map(batched(prob, monitor))
-        scipy_constraints = _constraints.to_scipy(
-            constraint_list,
-            _FEASIBILITY,
-            backend=prob.backend,
-            layout=prob.layout,
-            x0=prob.template,
-            trees=prob.trees,
-        )
+        scipy_constraints = feasibility_constraints(prob, constraint_list)
         return sopt.differential_evolution(
             objective,
             sopt.Bounds(prob.lb, prob.ub),
@@ -131,7 +121,7 @@ def differential_evolution(
             polish=_polisher(prob, monitor, polish, constraint_list),
             init=init if isinstance(init, str) else prob.batch(init, name="init"),
             workers=workers,
-            constraints=list(scipy_constraints),
+            constraints=scipy_constraints,
             x0=x0,
             integrality=integrality,
             **options,
@@ -167,7 +157,7 @@ def _polisher(problem: Problem, monitor: Monitor, polish: Any, constraints: list
     if not callable(polish):
         if not polish:
             return False
-        method = "trust-constr" if constraints else "L-BFGS-B"
+        method = (_methods.DE_POLISH_CONSTRAINED if constraints else _methods.DE_POLISH).name
 
         def polish_with_driver(fun: Any, x0: np.ndarray, *, bounds: sopt.Bounds, **_: Any) -> Any:
             box = problem.pytree_bounds(bounds.lb, bounds.ub)
@@ -213,7 +203,7 @@ def dual_annealing(
             wrapper.LS_MAXITER_MAX,
         )
         kwargs = {
-            "method": "L-BFGS-B",
+            "method": _methods.ANNEALING_LOCAL_SEARCH.name,
             "options": {"maxiter": cap},
             "bounds": prob.pytree_bounds(prob.lb, prob.ub),
         }
@@ -313,18 +303,19 @@ def shgo(backend_for: BackendFor, func: Any, bounds: Any, **options: Any) -> sop
     _check_callback(user_callback)
     user_kwargs = options.pop("minimizer_kwargs")
     local = check_minimizer_kwargs(user_kwargs)
-    constraint_list = _constraints.as_list(options.pop("constraints"))
+    constraint_list = _constraint_parse.as_list(options.pop("constraints"))
     workers = options.pop("workers")
-    method = local.pop("method", "SLSQP")
+    method = local.pop("method", _methods.SHGO_LOCAL.name)
     if not isinstance(method, str):
         raise TypeError(
             "`minimizer_kwargs['method']` must be a method name for shgo, which looks its local "
             f"method up by name; got {type(method).__name__}."
         )
-    info = _driver.normalize_method(method, has_bounds=True, has_constraints=True)
+    info = _methods.normalize_method(method, has_bounds=True, has_constraints=True)
     # scipy's defaults: ftol=1e-12 when no minimizer_kwargs are given; the global constraints
     # for a local method that takes constraints, unless minimizer_kwargs give their own.
-    scipy_options = local.pop("options", {"ftol": 1e-12} if user_kwargs is None else {})
+    default_options = dict(_methods.SHGO_DEFAULT_OPTIONS) if user_kwargs is None else {}
+    scipy_options = local.pop("options", default_options)
     if info.constraints and constraint_list:
         local.setdefault("constraints", constraint_list)
     local.pop("bounds", None)  # shgo bounds each local search itself
@@ -341,14 +332,7 @@ def shgo(backend_for: BackendFor, func: Any, bounds: Any, **options: Any) -> sop
     def solve() -> sopt.OptimizeResult:
         nonlocal workers
         backend = prob.backend
-        scipy_constraints = _constraints.to_scipy(
-            constraint_list,
-            _FEASIBILITY,
-            backend=backend,
-            layout=prob.layout,
-            x0=prob.template,
-            trees=prob.trees,
-        )
+        scipy_constraints = feasibility_constraints(prob, constraint_list)
         if isinstance(workers, int) and backend.vectorizes and not constraint_list:
             # With constraints, shgo also maps its feasibility checks through `workers`. Its
             # serial path (workers=1) reads a NaN value as inf; its parallel path does not.
@@ -357,7 +341,7 @@ def shgo(backend_for: BackendFor, func: Any, bounds: Any, **options: Any) -> sop
         return sopt.shgo(
             value(prob, monitor),
             list(zip(prob.lb, prob.ub, strict=True)),
-            constraints=list(scipy_constraints) or None,
+            constraints=scipy_constraints or None,
             minimizer_kwargs={
                 "method": DriverMethod(info.name, driver),
                 "options": scipy_options,

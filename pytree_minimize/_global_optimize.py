@@ -262,8 +262,6 @@ def global_optimizers(
     return GlobalOptimizers(*functions)
 
 
-_BACKEND = JaxBackend()
-
 (
     differential_evolution,
     dual_annealing,
@@ -271,7 +269,7 @@ _BACKEND = JaxBackend()
     shgo,
     direct,
 ) = global_optimizers(
-    lambda template: _BACKEND,
+    lambda template: JaxBackend(),  # one per call: it records the parameters' shardings
     leaves="JAX (or NumPy) floating-point arrays",
     traceable=", JAX-traceable (compiled once, cached across calls)",
     batched="evaluated in one compiled `jax.vmap` call",

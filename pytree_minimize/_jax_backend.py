@@ -443,12 +443,17 @@ class JaxBackend:
     ) -> Callable[[np.ndarray], np.ndarray]:
         """Values at the S rows of an (S, n) array, in one compiled call of `jax.vmap(fun)`;
         one trace per population size, kept in the compile cache."""
-        objective = self._objective(fun, layout)
 
-        def batched(flats: jax.Array, args: tuple) -> jax.Array:
-            return jax.vmap(objective, in_axes=(0, None))(flats, args)
+        def make(call: Callable, shardings: Any) -> Callable:
+            # Members are not laid out like x0's sharded leaves: no per-leaf placement here.
+            objective = self._objective(call, layout, None)
 
-        compiled, dynamic = self._compile("batched_value", fun, layout, args, batched)
+            def batched(flats: jax.Array, args: tuple) -> jax.Array:
+                return jax.vmap(objective, in_axes=(0, None))(flats, args)
+
+            return batched
+
+        compiled, dynamic = self._compile("batched_value", fun, layout, args, make)
         return lambda xs: np.asarray(compiled(xs, dynamic), dtype=np.float64)
 
 

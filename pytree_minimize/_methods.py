@@ -160,3 +160,22 @@ def check_takes(info: MethodInfo, *, bounds: bool, constraints: bool) -> None:
             f"`constraints` were given, but method {info.name!r} does not take constraints; use "
             f"one of {names_where(lambda i: i.constraints)} (or drop `constraints`)."
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# The global optimisers' facts about local methods and constraints.
+
+#: How `differential_evolution` and `shgo` take constraints: they only test feasibility, with
+#: new-style objects and no derivatives (their local steps take the user's pytree constraints).
+GLOBAL_FEASIBILITY = MethodInfo(
+    "global feasibility", False, None, True, True, constraint_form="object"
+)
+#: `differential_evolution(polish=True)`: scipy polishes with L-BFGS-B, or with trust-constr
+#: when there are constraints.
+DE_POLISH = METHODS["l-bfgs-b"]
+DE_POLISH_CONSTRAINED = METHODS["trust-constr"]
+#: `dual_annealing`'s local search without `minimizer_kwargs`: L-BFGS-B in the box.
+ANNEALING_LOCAL_SEARCH = METHODS["l-bfgs-b"]
+#: `shgo`'s local method, and its options when no `minimizer_kwargs` are given.
+SHGO_LOCAL = METHODS["slsqp"]
+SHGO_DEFAULT_OPTIONS = {"ftol": 1e-12}

@@ -180,7 +180,6 @@ def assign(variables: PyTree, x: PyTree) -> PyTree:
 
 
 # The global optimisers, with the evaluations in `tf.function`s (no XLA).
-_GLOBAL_BACKEND = TensorFlowBackend()
 (
     differential_evolution,
     dual_annealing,
@@ -188,7 +187,7 @@ _GLOBAL_BACKEND = TensorFlowBackend()
     shgo,
     direct,
 ) = global_optimizers(
-    lambda template: _GLOBAL_BACKEND,
+    lambda template: TensorFlowBackend(),
     leaves="TensorFlow floating-point tensors",
     traceable=" of TensorFlow operations (traced once by `tf.function`)",
     batched="evaluated in one `tf.vectorized_map` call",
