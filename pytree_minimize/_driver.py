@@ -491,9 +491,10 @@ def _result(
 ) -> sopt.OptimizeResult:
     n = trees.layout.n
     result.x = trees.tree(result.x)
-    jac = result.get("jac")
-    if isinstance(jac, np.ndarray) and jac.shape == (n,):
-        result.jac = trees.tree(jac, gradient=True)
+    for field in ("jac", *info.gradient_fields):
+        gradient = result.get(field)
+        if isinstance(gradient, np.ndarray) and gradient.shape == (n,):
+            result[field] = trees.tree(gradient, gradient=True)
     result.history = history.as_dict(result.get("nit"))
     _constraint_emit.attach_multipliers(result, constraint_list, scipy_constraints, info)
     return result
