@@ -19,6 +19,7 @@ functions, the problem's static description, and the `pure_callback` into the dr
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,11 @@ _BACKEND = JaxBackend()
 #: would mean one problem after another. Threads measured faster (see `argmin`): scipy's
 #: compiled loops and JAX's compiled evaluations release the GIL.
 _BATCH_WORKERS = 4
+
+#: The latest exceptions raised on the host inside the callback. JAX hands the caller only a
+#: `JaxRuntimeError` holding their text; where `argmin` itself runs the solve (eagerly, under
+#: `jax.grad` or `jax.vmap` without `jit`) it raises the exception itself instead.
+_HOST_ERRORS: collections.deque[BaseException] = collections.deque(maxlen=8)
 
 
 class Solution(NamedTuple):
@@ -456,6 +462,17 @@ def _ravel(layout: Layout, leaves: Sequence[Any], dtype: Any) -> Any:
     return xp.concatenate([p.astype(dtype) for p in parts])
 
 
+def _host_error(error: jax.errors.JaxRuntimeError) -> BaseException | None:
+    """The exception raised on the host that `error` reports, if it is among the latest."""
+    text = str(error)
+    for original in reversed(_HOST_ERRORS):
+        name = type(original).__qualname__  # as JAX's text names it, without the module
+        if (f"{name}: {original}" if str(original) else name) in text:
+            _HOST_ERRORS.remove(original)
+            return original
+    return None
+
+
 def _is_traced(tree: PyTree) -> bool:
     return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
 
@@ -466,10 +483,17 @@ def _build_solver(problem: _Problem) -> Callable:
     across eager calls, which would otherwise recompile the callback every time)."""
     attach = differentiable(problem)
 
+    def host(*inputs: np.ndarray) -> tuple:
+        try:
+            return problem.host(*inputs)
+        except BaseException as error:
+            _HOST_ERRORS.append(error)
+            raise
+
     @jax.jit
     def solve(x0_flat: jax.Array, operands: list[Any]) -> tuple:
         outputs = jax.pure_callback(
-            problem.host,
+            host,
             problem.result_shapes(),
             jax.lax.stop_gradient(x0_flat),
             *jax.lax.stop_gradient(operands),
@@ -530,8 +554,10 @@ def argmin(
     Traced values must reach `fun` through `args` or its closure (closed-over tracers become
     extra inputs automatically); a dict constraint's traced values go in its `'args'`; a
     `NonlinearConstraint` may not close over traced values. Leaves are converted to JAX arrays,
-    so with `jax_enable_x64` off float64 leaves become float32. Errors raised on the host
-    inside `jit` reach the caller wrapped in JAX's runtime error.
+    so with `jax_enable_x64` off float64 leaves become float32. An exception raised on the host
+    (by `fun`, or `KeyboardInterrupt`) reaches the caller as itself where `argmin` runs the solve
+    (eagerly, or under `jax.grad`/`jax.vmap` without `jit`); inside `jit`, JAX reports it as a
+    `JaxRuntimeError` holding its traceback.
 
     Args:
         fun: `fun(x, *args) -> scalar`, JAX-traceable.
@@ -580,6 +606,12 @@ def argmin(
             # The solver holds `fun` through the problem, so this entry leaves only by eviction
             # or `clear_cache()`.
             solver = CACHE.get(fun, ("argmin", key), lambda call: _build_solver(problem))
-        x_flat, value, info = solver(x0_flat, operands)
+        try:
+            x_flat, value, info = solver(x0_flat, operands)
+        except jax.errors.JaxRuntimeError as error:
+            original = _host_error(error)
+            if original is None:
+                raise
+            raise original from None
     x = unravel(problem.layout, x_flat)
     return Solution(x, value, *info)

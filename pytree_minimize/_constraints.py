@@ -22,7 +22,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from ._constraint_parse import Parsed, as_list, parse
 from ._linear_constraint import LinearConstraint
-from ._tree import NAMESPACE, broadcast_prefix, describe_output
+from ._tree import NAMESPACE, broadcast_prefix, describe_output, is_floating
 
 if TYPE_CHECKING:
     from ._backend import Backend
@@ -124,7 +124,7 @@ def _check_output(out: Any, index: int, backend: Backend) -> None:
                 "must be real. Constrain, for example, `jnp.real(z)` and `jnp.imag(z)`, or "
                 "`jnp.abs(z) ** 2`."
             )
-        if kind != "f":
+        if not is_floating(np.dtype(dtype)):
             raise TypeError(
                 f"`{name}`'s function returned dtype {np.dtype(dtype)} at `{path}`; constraint "
                 "values must be floating-point (a differentiable function of `x`)."

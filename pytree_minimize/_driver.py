@@ -490,10 +490,16 @@ def _result(
     info: MethodInfo,
 ) -> sopt.OptimizeResult:
     n = trees.layout.n
+    gradients = {
+        field: gradient
+        for field in ("jac", *info.gradient_fields)
+        if isinstance(gradient := result.get(field), np.ndarray) and gradient.shape == (n,)
+    }
+    # The objective's gradient comes first (trust-constr's `jac` is the constraints').
+    grad = next(iter(gradients.values()), None)
+    result.history = history.as_dict(result.get("nit"), fun=result.fun, grad=grad)
     result.x = trees.tree(result.x)
-    jac = result.get("jac")
-    if isinstance(jac, np.ndarray) and jac.shape == (n,):
-        result.jac = trees.tree(jac, gradient=True)
-    result.history = history.as_dict(result.get("nit"))
+    for field, gradient in gradients.items():
+        result[field] = trees.tree(gradient, gradient=True)
     _constraint_emit.attach_multipliers(result, constraint_list, scipy_constraints, info)
     return result

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._methods import names_where
+
 
 def describe_returned(value: Any) -> str:
     """`value` as a message names it: "a scalar", "an array of shape (3,)" or "a dict".
@@ -27,6 +29,17 @@ def describe_returned(value: Any) -> str:
     except (TypeError, ValueError):  # a dimension unknown at trace time
         return f"a {type(value).__name__}"
     return "a scalar" if shape == () else f"an array of shape {shape}"
+
+
+def no_gradient(dtype: Any) -> str:
+    """The message for an objective whose value (of `dtype`, a bool or integer type) has no
+    gradient, raised where a method would differentiate it."""
+    return (
+        f"`fun` returned a value of dtype {dtype}, which has no gradient: autodiff would give "
+        "zero everywhere and the method would stop at `x0`. Return a floating-point value that "
+        "varies with `x` (a count or a test like `all(x > 0)` does not), or use a "
+        f"derivative-free method: {names_where(lambda info: not info.gradient)}."
+    )
 
 
 def float_cast_hint(leaf: Any) -> str:

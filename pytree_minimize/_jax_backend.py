@@ -19,7 +19,7 @@ import optree
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ._cache import CACHE
-from ._hints import describe_returned
+from ._hints import describe_returned, no_gradient
 from ._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 
 # ---------------------------------------------------------------------------------------------
@@ -203,8 +203,12 @@ def ravel(layout: Layout, tree: PyTree, *, name: str) -> jax.Array:
     return jnp.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-def scalar_output(value: Any, *, complex_ok: bool = False) -> jax.Array:
-    """Check that `fun` returned a real scalar and return it as a 0-d array."""
+def scalar_output(
+    value: Any, *, complex_ok: bool = False, differentiated: bool = False
+) -> jax.Array:
+    """Check that `fun` returned a real scalar and return it as a 0-d array. A bool or integer
+    value is taken as a float where nothing differentiates it (derivative-free methods, as scipy
+    does) and rejected where something does."""
     try:
         value = jnp.asarray(value)
     except (TypeError, ValueError):  # ValueError: for example a tuple holding a dict
@@ -218,6 +222,8 @@ def scalar_output(value: Any, *, complex_ok: bool = False) -> jax.Array:
             "Reduce it, for example with `jnp.sum`."
         )
     if not jnp.issubdtype(value.dtype, jnp.inexact):
+        if differentiated:
+            raise TypeError(no_gradient(value.dtype))
         value = value.astype(float)
     if not complex_ok and jnp.issubdtype(value.dtype, jnp.complexfloating):
         raise TypeError(
@@ -303,12 +309,16 @@ class JaxBackend:
 
     @staticmethod
     def _objective(
-        call: Callable, layout: Layout, shardings: Any, *, complex_ok: bool = False
+        call: Callable,
+        layout: Layout,
+        shardings: Any,
+        *,
+        complex_ok: bool = False,
+        differentiated: bool = True,
     ) -> Callable:
         def objective(flat: jax.Array, args: tuple) -> jax.Array:
-            return scalar_output(
-                call(unravel(layout, flat, shardings), *args), complex_ok=complex_ok
-            )
+            out = call(unravel(layout, flat, shardings), *args)
+            return scalar_output(out, complex_ok=complex_ok, differentiated=differentiated)
 
         return objective
 
@@ -318,7 +328,9 @@ class JaxBackend:
         kind = "value-cs" if complex_step else "value"
 
         def make(call: Callable, shardings: Any) -> Callable:
-            return self._objective(call, layout, shardings, complex_ok=complex_step)
+            return self._objective(
+                call, layout, shardings, complex_ok=complex_step, differentiated=False
+            )
 
         compiled, dynamic = self._compile(kind, fun, layout, args, make)
         if complex_step:

@@ -38,6 +38,8 @@ class MethodInfo(NamedTuple):
         legacy_callback_state: a legacy user callback receives `(x, state)` (trust-constr).
         interior_bounds: the method stops strictly inside the box (an interior-point method),
             and the bounds' multipliers are the last entry of scipy's `v`.
+        gradient_fields: the result's fields, besides `jac`, that hold a gradient over the flat
+            vector (returned as pytrees like `x0`).
     """
 
     name: str
@@ -56,6 +58,7 @@ class MethodInfo(NamedTuple):
     callback: str = "intermediate"
     legacy_callback_state: bool = False
     interior_bounds: bool = False
+    gradient_fields: tuple[str, ...] = ()
 
 
 _TABLE = (
@@ -101,6 +104,7 @@ _TABLE = (
         multipliers="negated_v",
         legacy_callback_state=True,
         interior_bounds=True,
+        gradient_fields=("grad", "lagrangian_grad"),
     ),
     MethodInfo("dogleg", True, "dense", False, False, needs_jac=True, needs_hess=True),
     MethodInfo("trust-ncg", True, "hvp", False, False, needs_jac=True, needs_hess=True),

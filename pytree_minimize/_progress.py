@@ -42,7 +42,7 @@ class History:
     def record(self, fun: float, grad: np.ndarray | None) -> None:
         self.fun.append(fun)
         self.time.append(time.perf_counter() - self._start)
-        norm = math.sqrt(float(np.dot(grad, grad))) if grad is not None else np.nan
+        norm = _norm(grad)
         if self.gradient:
             self.grad_norm.append(norm)
         if self.bar is not None:
@@ -62,9 +62,13 @@ class History:
         elif hasattr(self.bar, "refresh"):
             self.bar.refresh()
 
-    def as_dict(self, nit: int | None) -> dict[str, list[float]]:
-        """The history, cut or padded with its last entry to `nit` iterations where scipy reports
-        `nit` (some methods call back once more or once less than they count)."""
+    def as_dict(
+        self, nit: int | None, *, fun: float = np.nan, grad: np.ndarray | None = None
+    ) -> dict[str, list[float]]:
+        """The history, cut or padded to `nit` iterations where scipy reports `nit` (some methods
+        call back once more or once less than they count). A missing last iteration is the
+        result's: its `fun` and gradient `grad` (Nelder-Mead counts one iteration it never
+        reports, and with `maxiter=0` reports none)."""
         history = {"fun": self.fun, "time": self.time}
         # Finite differences happen inside scipy, out of sight: then no norm is known.
         if self.gradient and (not self.grad_norm or np.isfinite(self.grad_norm).any()):
@@ -72,11 +76,19 @@ class History:
         if nit is None:
             return history
         nit = int(nit)
-        return {key: _fit(values, nit) for key, values in history.items()}
+        final = {
+            "fun": float(fun),
+            "time": time.perf_counter() - self._start,
+            "grad_norm": _norm(grad),
+        }
+        return {key: _fit(values, nit, final[key]) for key, values in history.items()}
 
 
-def _fit(values: list[float], n: int) -> list[float]:
+def _norm(grad: np.ndarray | None) -> float:
+    return math.sqrt(float(np.dot(grad, grad))) if grad is not None else np.nan
+
+
+def _fit(values: list[float], n: int, final: float) -> list[float]:
     if len(values) >= n:
         return values[:n]
-    filler = values[-1] if values else np.nan
-    return values + [filler] * (n - len(values))
+    return values + [final] * (n - len(values))

@@ -81,8 +81,24 @@ def describe_host_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
     return None
 
 
+def is_floating(dtype: np.dtype) -> bool:
+    """Whether `dtype` is real floating-point, the extension types of `ml_dtypes` included
+    (bfloat16, float8_*: NumPy gives them kind 'V', as it does structured dtypes)."""
+    if dtype.kind == "f":
+        return True
+    if dtype.kind != "V":
+        return False
+    import ml_dtypes  # a dependency of jax, loaded only for such a dtype
+
+    try:
+        ml_dtypes.finfo(dtype)
+    except ValueError:  # ml_dtypes' integer types (int4) and structured dtypes
+        return False
+    return True
+
+
 def _is_inexact(dtype: np.dtype) -> bool:
-    return dtype.kind in "fc"
+    return dtype.kind == "c" or is_floating(dtype)
 
 
 class Layout:

@@ -501,6 +501,30 @@ def test_objective_exception_reaches_caller_eagerly():
         argmin(bad, jnp.zeros(2))
 
 
+class _HostError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, _HostError])
+@pytest.mark.parametrize("transform", ["grad", "vmap"])
+def test_host_exception_reaches_caller_as_itself(error, transform):
+    # A callable `method` runs on the host inside scipy, where Ctrl-C lands: JAX reports what it
+    # raises as a JaxRuntimeError, and argmin, which runs the solve here, raises it as itself.
+    raised = error("stop")
+
+    def interrupted(fun, x0, args=(), **options):
+        fun(x0, *args)
+        raise raised
+
+    def solve(c):
+        return argmin(lambda x, c: jnp.sum((x - c) ** 2), jnp.zeros(2), c, method=interrupted)
+
+    run = jax.grad(lambda c: solve(c).x.sum()) if transform == "grad" else jax.vmap(solve)
+    with pytest.raises(error) as caught:
+        run(1.0 if transform == "grad" else jnp.ones(3))
+    assert caught.value is raised
+
+
 # ---------------------------------------------------------------------------------------------
 # No deadlock: several CPU devices, several Python threads (in a subprocess with a timeout, so a
 # deadlock fails the test instead of hanging the suite).

@@ -131,8 +131,9 @@ def test_same_path_as_flat_scipy(method, problem, references):
     assert_same_path(res, ref, ravel)
     if method == "BFGS":  # the inverse Hessian stays on the flat vector, in the same layout
         np.testing.assert_allclose(res.hess_inv, ref.hess_inv, rtol=1e-6, atol=1e-9)
-    if method == "trust-constr":  # its `jac` holds the constraint Jacobians; `grad` is flat
-        np.testing.assert_allclose(res.grad, ref.grad, rtol=1e-6, atol=1e-9)
+    if method == "trust-constr":  # its `jac` holds the constraint Jacobians
+        for field in ("grad", "lagrangian_grad"):  # pytrees like `x0`, as `jac` is
+            np.testing.assert_allclose(ravel(res[field]), ref[field], rtol=1e-6, atol=1e-9)
     elif method not in DERIVATIVE_FREE:
         np.testing.assert_allclose(ravel(res.jac), ref.jac, rtol=1e-6, atol=1e-9)
 

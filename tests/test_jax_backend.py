@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from test_tree import TREES, by_hand, layout_of
 
+import pytree_minimize
 from pytree_minimize import Bounds, _jax_backend, minimize
 from pytree_minimize._tree import NAMESPACE, flatten
 
@@ -141,6 +142,31 @@ def test_float32_leaves_stay_float32_inside_the_objective():
         np.testing.assert_allclose(np.asarray(res.x["lo"]), 1.0, atol=1e-5)
         np.testing.assert_allclose(res.x["hi"], 2.0, atol=1e-6)
         np.testing.assert_allclose(res.x["s"], -3.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["BFGS", "L-BFGS-B", "trust-constr"])
+def test_bfloat16_leaves_computed_in_bfloat16(method):
+    target = np.array([1.0, -2.0, 0.5])  # exact in bfloat16
+    seen: list[Any] = []
+
+    def fun(p):
+        seen.append(p["w"].dtype)
+        return jnp.sum((p["w"] - target.astype(p["w"].dtype)) ** 2) + (p["s"] - 3.0) ** 2
+
+    x0 = {"w": jnp.zeros(3, jnp.bfloat16), "s": np.float32(0.0)}
+    res = minimize(fun, x0, method=method)
+    assert seen and all(d == jnp.bfloat16 for d in seen), seen
+    assert res.success, res.message
+    assert isinstance(res.x["w"], jax.Array) and res.x["w"].dtype == jnp.bfloat16
+    gradient = (
+        res.grad if method == "trust-constr" else res.jac
+    )  # trust-constr's `jac`: constraints'
+    assert gradient["w"].dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(res.x["w"], np.float64), target, atol=1e-2)
+    np.testing.assert_allclose(res.x["s"], 3.0, atol=1e-4)
+    solution = pytree_minimize.argmin(fun, x0, method=method)
+    assert solution.x["w"].dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(solution.x["w"], np.float64), target, atol=1e-2)
 
 
 _X64_OFF_SCRIPT = textwrap.dedent(

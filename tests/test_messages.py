@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.optimize as sopt
+from _entry_points import entry_point
 
 from pytree_minimize import minimize
 from pytree_minimize._hints import describe_returned, float_cast_hint
@@ -56,3 +60,32 @@ def test_tensorflow_hint_without_importing_tensorflow():
         __module__ = "tensorflow.python.framework.ops"
 
     assert "`tf.cast(x, tf.float64)`" in float_cast_hint(Tensor())
+
+
+def _tests_and_counts(name: str) -> tuple[Callable, Callable]:
+    """`all(x > 0)` and the count of positive entries, in the framework of entry point `name`."""
+    if name == "torch":
+        return lambda x: (x > 0).all(), lambda x: (x > 0).sum()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return lambda x: tf.reduce_all(x > 0), lambda x: tf.reduce_sum(tf.cast(x > 0, tf.int32))
+    return lambda x: jnp.all(x > 0), lambda x: jnp.sum(x > 0)
+
+
+@pytest.mark.parametrize("name", ["jax", "argmin", "torch", "tensorflow"])
+def test_objective_without_a_gradient(name):
+    ep = entry_point(name)
+    x0 = np.array([0.5, 1.5])
+    for objective in _tests_and_counts(name):
+        # Gradient methods would stop at x0 with a zero gradient: a clear error instead.
+        for method in ("BFGS", "trust-constr"):
+            with pytest.raises(TypeError, match=r"`fun` returned a value of dtype \S*(bool|int)"):
+                ep.minimize(objective, ep.array(x0), method=method)
+        # A derivative-free method takes it as scipy does.
+        res = ep.minimize(objective, ep.array(x0), method="Nelder-Mead")
+        ref = sopt.minimize(
+            lambda v, f=objective: float(np.asarray(f(ep.array(v)))), x0, method="Nelder-Mead"
+        )
+        np.testing.assert_allclose(ep.to_numpy(res.x), ref.x)
+        assert int(res.nfev) == ref.nfev

@@ -193,3 +193,52 @@ def test_a_tqdm_instance_counts_across_runs_and_stays_open():
 def test_progress_rejects_other_values(progress):
     with pytest.raises(TypeError, match="`progress`"):
         minimize(rosen_tree, x0(), method="BFGS", progress=progress)
+
+
+@pytest.mark.parametrize("maxiter", [0, 1, 5])
+def test_history_ends_at_the_result_when_nelder_mead_counts_an_unreported_iteration(maxiter):
+    # scipy's Nelder-Mead counts one iteration more than it calls back (with `maxiter=0`, one
+    # and none): the missing entry is the result's, never NaN.
+    reported = []
+    ref = sopt.minimize(
+        sopt.rosen,
+        flat(x0()),
+        method="Nelder-Mead",
+        options={"maxiter": maxiter},
+        callback=lambda intermediate_result: reported.append(intermediate_result.fun),
+    )
+    res = minimize(rosen_tree, x0(), method="Nelder-Mead", options={"maxiter": maxiter})
+    assert res.nit == ref.nit == len(reported) + 1
+    history = res.history
+    assert len(history["fun"]) == len(history["time"]) == ref.nit
+    np.testing.assert_allclose(history["fun"], [*reported, ref.fun], rtol=1e-12)
+    assert np.all(np.isfinite(history["time"])) and np.all(np.diff(history["time"]) >= 0.0)
+
+
+def test_slsqp_history_is_the_objective_at_the_points_scipy_reports():
+    # x log x is NaN at negative x, where SLSQP's full steps land: scipy's callback reports those
+    # points (NaN included), and history follows it.
+    def entropy_flat(v):
+        return float(np.sum(v * np.log(v)) + 0.01 * np.sum((v - 3.0) ** 2))
+
+    def entropy(p):
+        v = jnp.concatenate([p["a"], p["b"]])
+        return jnp.sum(v * jnp.log(v)) + 0.01 * jnp.sum((v - 3.0) ** 2)
+
+    start = {"a": np.array([0.05, 2.0]), "b": np.array([0.7])}
+    reported = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref = sopt.minimize(
+            entropy_flat,
+            flat(start),
+            jac=lambda v: np.log(v) + 1.0 + 0.02 * (v - 3.0),
+            method="SLSQP",
+            callback=lambda intermediate_result: reported.append(
+                entropy_flat(intermediate_result.x)
+            ),
+        )
+    res = minimize(entropy, start, method="SLSQP")
+    assert res.nit == ref.nit == len(reported)
+    assert np.isnan(reported).any()
+    np.testing.assert_allclose(res.history["fun"], reported, rtol=1e-10)
+    np.testing.assert_allclose(res.history["fun"][-1], res.fun, rtol=1e-12)

@@ -17,7 +17,7 @@ import optree
 import tensorflow as tf
 
 from .._cache import CACHE
-from .._hints import describe_returned
+from .._hints import describe_returned, no_gradient
 from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 from ._common import PlainHooks
 
@@ -97,7 +97,9 @@ def unravel(layout: Layout, flat: tf.Tensor) -> PyTree:
 
 
 @_library
-def scalar_output(value: Any, *, complex_ok: bool = False) -> tf.Tensor:
+def scalar_output(
+    value: Any, *, complex_ok: bool = False, differentiated: bool = False
+) -> tf.Tensor:
     if isinstance(value, tuple | list):
         raise TypeError(
             f"`fun` must return a scalar tensor; it returned a {type(value).__name__}. If it "
@@ -120,6 +122,8 @@ def scalar_output(value: Any, *, complex_ok: bool = False) -> tf.Tensor:
             "`tf.math.real(...)` or `tf.abs(z) ** 2`."
         )
     if not (value.dtype.is_floating or value.dtype.is_complex):
+        if differentiated:
+            raise TypeError(no_gradient(value.dtype.name))
         value = tf.cast(value, tf.float64)
     return tf.reshape(value, [])
 
@@ -208,7 +212,7 @@ class TensorFlowBackend(PlainHooks):
             def body(flat: tf.Tensor, *args: Any) -> tf.Tensor:
                 with tf.GradientTape() as tape:
                     tape.watch(flat)
-                    value = scalar_output(call(unravel(layout, flat), *args))
+                    value = scalar_output(call(unravel(layout, flat), *args), differentiated=True)
                 return _pack(value, tape.gradient(value, flat, unconnected_gradients=_ZERO))
 
             return body
@@ -240,7 +244,7 @@ class TensorFlowBackend(PlainHooks):
         def gradient(flat: tf.Tensor, args: tuple) -> tf.Tensor:
             with tf.GradientTape() as tape:
                 tape.watch(flat)
-                value = scalar_output(call(unravel(layout, flat), *args))
+                value = scalar_output(call(unravel(layout, flat), *args), differentiated=True)
             return tape.gradient(value, flat, unconnected_gradients=_ZERO)
 
         return gradient

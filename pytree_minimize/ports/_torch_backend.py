@@ -17,7 +17,7 @@ import numpy as np
 import optree
 import torch
 
-from .._hints import describe_returned
+from .._hints import describe_returned, no_gradient
 from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
 from ._common import PlainHooks
 
@@ -159,7 +159,7 @@ class _Plan:
         return optree.tree_unflatten(self.treedef, self.leaves(flat))
 
 
-def _scalar(value: Any, *, complex_ok: bool = False) -> torch.Tensor:
+def _scalar(value: Any, *, complex_ok: bool = False, differentiated: bool = False) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         if isinstance(value, tuple | list):
             raise TypeError(
@@ -180,6 +180,8 @@ def _scalar(value: Any, *, complex_ok: bool = False) -> torch.Tensor:
             "`fun` must return a real scalar; it returned a complex tensor. Return, for example, "
             "`z.abs().square().sum()` or `.real`."
         )
+    if differentiated and not (value.is_floating_point() or value.is_complex()):
+        raise TypeError(no_gradient(value.dtype))
     return value.reshape(())
 
 
@@ -282,7 +284,7 @@ class TorchBackend(PlainHooks):
                 or not value.requires_grad
                 or value.is_complex()
             ):
-                value = _scalar(value)
+                value = _scalar(value, differentiated=True)
                 grad = _flat_grad(value, flat)
             elif run_backward is not None:
                 seed = seeds.get(value.dtype)
@@ -339,7 +341,7 @@ class TorchBackend(PlainHooks):
 
         def hessian(x: np.ndarray) -> np.ndarray:
             flat = plan.to_device(x).requires_grad_(True)
-            value = _scalar(fun(plan.tree(flat), *args))
+            value = _scalar(fun(plan.tree(flat), *args), differentiated=True)
             grad = _flat_grad(value, flat, create_graph=True)
             return _batched_rows(grad, flat, plan.n).detach().cpu().numpy()
 
@@ -356,7 +358,7 @@ class TorchBackend(PlainHooks):
             if "x" not in state or not np.array_equal(state["x"], x):
                 state.clear()
                 flat = plan.to_device(np.array(x, dtype=np.float64)).requires_grad_(True)
-                value = _scalar(fun(plan.tree(flat), *args))
+                value = _scalar(fun(plan.tree(flat), *args), differentiated=True)
                 state.update(
                     x=np.array(x), flat=flat, grad=_flat_grad(value, flat, create_graph=True)
                 )
