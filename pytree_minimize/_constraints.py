@@ -506,7 +506,15 @@ def _prepare_scipy_linear(
         )
     m = matrix.shape[0]
     lower, upper = _bounds(constraint.lb, constraint.ub, None, m, index, backend)
-    keep = np.broadcast_to(np.asarray(constraint.keep_feasible, dtype=bool), (m,)).copy()
+    keep = broadcast_prefix(
+        constraint.keep_feasible,
+        None,
+        name=f"{name}.keep_feasible",
+        fill=0.0,
+        host=backend,
+        size=m,
+        dtype=bool,
+    )
     return Prepared(
         index,
         None,

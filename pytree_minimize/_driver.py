@@ -31,7 +31,6 @@ from ._tree import (
     Layout,
     PyTree,
     build_layout,
-    check_bound_order,
     flat_bounds,
     flatten,
     locate,
@@ -73,43 +72,41 @@ def _check_finite(layout: Layout, x0_flat: np.ndarray) -> None:
 
 
 def _scipy_bounds(bounds: Any, layout: Layout, x0: PyTree, backend: Backend) -> sopt.Bounds | None:
+    """Every form of `bounds` as flat vectors, read by the one broadcaster (`flat_bounds`)."""
     if bounds is None:
         return None
+    keep_feasible = None
     if isinstance(bounds, Bounds):
-        lb, ub = flat_bounds(bounds, layout, x0, to_numpy=backend.to_numpy)
-        return sopt.Bounds(lb, ub)
-    if not layout.is_single_array or layout.has_complex:
+        pytree_bounds = bounds
+    elif not layout.is_single_array or layout.has_complex:
         raise TypeError(
             f"`bounds` must be a `pytree_minimize.Bounds(lb, ub)` when `x0` is a pytree; got "
             f"{type(bounds).__name__}. scipy's `Bounds` and `(min, max)` pairs are accepted only "
             "for a single real array `x0`."
         )
-    if isinstance(bounds, sopt.Bounds):
-        try:
-            lb = np.broadcast_to(np.asarray(bounds.lb, dtype=np.float64), (layout.n,)).copy()
-            ub = np.broadcast_to(np.asarray(bounds.ub, dtype=np.float64), (layout.n,)).copy()
-        except ValueError:
-            raise ValueError(
-                f"`bounds` has lb of shape {np.shape(bounds.lb)} and ub of shape "
-                f"{np.shape(bounds.ub)}; each must broadcast to x0's {layout.n} elements."
-            ) from None
-        check_bound_order(lb, ub, layout)
-        return sopt.Bounds(lb, ub, keep_feasible=bounds.keep_feasible)
-    if isinstance(bounds, Sequence):
+    elif isinstance(bounds, sopt.Bounds):
+        pytree_bounds = Bounds(bounds.lb, bounds.ub)
+        keep_feasible = bounds.keep_feasible
+    elif isinstance(bounds, Sequence):
         pairs = list(bounds)
         if len(pairs) != layout.n or not all(len(p) == 2 for p in pairs):
             raise ValueError(
                 f"`bounds` as a sequence must hold one `(min, max)` pair per element of `x0` "
                 f"({layout.n}); got {len(pairs)} entries."
             )
-        lb = np.array([-np.inf if p[0] is None else p[0] for p in pairs], dtype=np.float64)
-        ub = np.array([np.inf if p[1] is None else p[1] for p in pairs], dtype=np.float64)
-        check_bound_order(lb, ub, layout)
+        pytree_bounds = Bounds(
+            np.asarray([-np.inf if p[0] is None else p[0] for p in pairs]),
+            np.asarray([np.inf if p[1] is None else p[1] for p in pairs]),
+        )
+    else:
+        raise TypeError(
+            f"`bounds` must be None, `pytree_minimize.Bounds(lb, ub)`, scipy's `Bounds`, or a "
+            f"sequence of `(min, max)` pairs; got {type(bounds).__name__}."
+        )
+    lb, ub = flat_bounds(pytree_bounds, layout, x0, to_numpy=backend.to_numpy)
+    if keep_feasible is None:
         return sopt.Bounds(lb, ub)
-    raise TypeError(
-        f"`bounds` must be None, `pytree_minimize.Bounds(lb, ub)`, scipy's `Bounds`, or a "
-        f"sequence of `(min, max)` pairs; got {type(bounds).__name__}."
-    )
+    return sopt.Bounds(lb, ub, keep_feasible=keep_feasible)
 
 
 # ---------------------------------------------------------------------------------------------

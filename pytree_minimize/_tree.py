@@ -45,7 +45,8 @@ class Bounds(NamedTuple):
     Args:
         lb: None (unbounded below), a pytree like `x0`, or a prefix of it: a scalar or array at a
             node bounds every leaf under that node, broadcast to each leaf's shape. `None` at a
-            node leaves that subtree unbounded. `-inf` is allowed.
+            node leaves that subtree unbounded; lists of numbers read as arrays. A flat vector
+            of all of `x0`'s elements (in the layout's order) is also read. `-inf` is allowed.
         ub: The same for the upper bound.
 
     Examples:
@@ -236,51 +237,28 @@ class _Unbounded:
 UNBOUNDED = _Unbounded()
 
 
-def _bound_leaves(
-    bound: PyTree, layout: Layout, x0: PyTree, *, side: str, to_numpy: ToNumpy, fill: float
-) -> np.ndarray:
-    """One side of the bounds as a flat float64 vector."""
-    flat = np.full(layout.n, fill, dtype=np.float64)
-    if bound is None:
-        return flat
-    try:
-        values = prefix_leaves(bound, layout)
-    except ValueError as error:
-        raise ValueError(
-            f"`bounds.{side}` must be None, a scalar, or a pytree like `x0` (or a prefix of it); "
-            f"its structure does not match `x0`: {error}"
-        ) from None
-    for spec, value in zip(layout.leaves, values, strict=True):
-        if value is UNBOUNDED:
-            continue
-        array = to_numpy(value)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(
-                f"`bounds.{side}` at `{spec.path}` has dtype {array.dtype}; bounds must be real "
-                "numbers."
-            )
-        try:
-            array = np.broadcast_to(array.astype(np.float64), spec.shape)
-        except ValueError:
-            raise ValueError(
-                f"`bounds.{side}` at `{spec.path}` has shape {array.shape}, which does not "
-                f"broadcast to the leaf's shape {spec.shape}."
-            ) from None
-        if spec.dtype.kind == "c":
-            raise TypeError(
-                f"`bounds.{side}` bounds the complex leaf `{spec.path}`; bounds apply to real "
-                "leaves only. Split the leaf into real and imaginary parts to bound them."
-            )
-        flat[spec.offset : spec.offset + spec.width] = array.ravel()
-    return flat
+class _ArrayReader:
+    """The broadcaster's view of the user's arrays given only a `to_numpy`: anything with a
+    `shape` and a `dtype` is an array of the backend; numbers and NumPy arrays are read as such."""
+
+    def __init__(self, to_numpy: ToNumpy) -> None:
+        self.to_numpy = to_numpy
+
+    def describe_leaf(self, leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
+        if hasattr(leaf, "shape") and hasattr(leaf, "dtype"):
+            array = np.asarray(self.to_numpy(leaf))
+            return tuple(array.shape), array.dtype
+        return describe_host_leaf(leaf)
 
 
 def flat_bounds(
     bounds: Bounds, layout: Layout, x0: PyTree, *, to_numpy: ToNumpy
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Broadcast pytree bounds to flat `(lb, ub)` vectors and check `lb <= ub`."""
-    lb = _bound_leaves(bounds.lb, layout, x0, side="lb", to_numpy=to_numpy, fill=-np.inf)
-    ub = _bound_leaves(bounds.ub, layout, x0, side="ub", to_numpy=to_numpy, fill=np.inf)
+    """Broadcast pytree bounds to flat `(lb, ub)` vectors (by :func:`broadcast_prefix`) and check
+    `lb <= ub`."""
+    host = _ArrayReader(to_numpy)
+    lb = broadcast_prefix(bounds.lb, layout, name="bounds.lb", fill=-np.inf, host=host, like="x0")
+    ub = broadcast_prefix(bounds.ub, layout, name="bounds.ub", fill=np.inf, host=host, like="x0")
     check_bound_order(lb, ub, layout)
     return lb, ub
 
@@ -308,7 +286,8 @@ def locate(layout: Layout, flat_index: int) -> tuple[str, tuple[int, ...]]:
 
 # ---------------------------------------------------------------------------------------------
 # Prefix broadcasting: a value given for every element of a layout (bounds, constraint bounds,
-# `x_scale`-like arguments) as a scalar, a flat vector or a pytree prefix.
+# `x_scale`-like arguments) as a scalar, a flat vector or a pytree prefix. The one place that
+# checks such a value's structure and shapes against a layout.
 
 
 class HostLeaves(Protocol):
@@ -339,15 +318,6 @@ def describe_output(out_layout: Layout | None, m: int) -> str:
     return f"a pytree {shapes!r} ({m} values)"
 
 
-class _Slot:
-    """A leaf of the output in a structure handed to `tree_broadcast_prefix`."""
-
-    __slots__ = ("spec",)
-
-    def __init__(self, spec: Any) -> None:
-        self.spec = spec
-
-
 def _as_array(value: Any, host: HostLeaves) -> np.ndarray | None:
     """`value` as a NumPy array when it is one array-like thing (an array, a number, or a
     list of numbers); None when it is a pytree of arrays."""
@@ -364,6 +334,17 @@ def _as_array(value: Any, host: HostLeaves) -> np.ndarray | None:
     return None
 
 
+def _real(array: np.ndarray | None, value: Any, where: str) -> np.ndarray:
+    if array is None:
+        raise TypeError(
+            f"`{where}` is a {type(value).__name__}; it must hold real numbers (a number or an "
+            "array)."
+        )
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"`{where}` has dtype {array.dtype}; it must hold real numbers.")
+    return array
+
+
 def broadcast_prefix(
     value: Any,
     layout: Layout | None,
@@ -373,12 +354,15 @@ def broadcast_prefix(
     host: HostLeaves,
     size: int | None = None,
     dtype: Any = np.float64,
+    like: str | None = None,
 ) -> np.ndarray:
     """`value` broadcast to a flat vector over `layout` (of `size` values when `layout` is None,
-    a flat output), as `lb`, `ub` or `keep_feasible` of a constraint or an `x_scale`-like
-    argument: None (`fill` everywhere), a scalar, an array shaped like a single-array layout, a
-    flat vector of all the values, or a pytree like the layout's tree or a prefix of it (a
-    scalar for a whole subtree, None inside for `fill` there; lists of numbers read as arrays).
+    a flat output), as bounds of `x0`, `lb`, `ub` or `keep_feasible` of a constraint, or an
+    `x_scale`-like argument: None (`fill` everywhere), a scalar, an array that broadcasts to
+    every leaf, a pytree like the layout's tree or a prefix of it (a scalar or array for a whole
+    subtree, broadcast to each leaf's shape; None inside for `fill` there; lists of numbers read
+    as arrays), or a flat vector of all the values in the layout's order. Over a flat output, an
+    array that broadcasts to `(size,)`, as scipy reads it.
 
     Args:
         value: What the user gave.
@@ -388,51 +372,87 @@ def broadcast_prefix(
         host: The backend: its `describe_leaf` and `to_numpy` read the user's arrays.
         size: The number of values; `layout.n` by default.
         dtype: The result's dtype.
+        like: The name of the tree `layout` lays out, for messages ("x0"); None for a
+            constraint's output, whose leaves are then named `name`'s constraint applied to `x`.
 
     Returns:
-        A new flat NumPy array of `size` values.
+        A new flat NumPy array of `size` values. Leaves of a complex layout leaf hold `fill`:
+        such a leaf cannot be given values (a `TypeError` says so).
 
     Raises:
-        TypeError, ValueError: `value` is none of the accepted forms; the message names `name`.
+        TypeError, ValueError: `value` is none of the accepted forms; the message names `name`,
+            the path of the part that does not fit, what it is and what was expected.
     """
     m = layout.n if size is None and layout is not None else int(size or 0)
-    what, out_layout = name, layout
     if value is None:
         return np.full(m, fill, dtype=dtype)
-    expected = (
-        f"expected a scalar, {'a pytree like ' if out_layout is not None else ''}the constraint's "
-        f"output ({describe_output(out_layout, m)}) or a prefix of it, or a flat vector of its "
-        f"{m} values"
-    )
     array = _as_array(value, host)
-    is_container = out_layout is not None and not optree.tree_is_leaf(
-        value, none_is_leaf=True, namespace=NAMESPACE
+    if layout is None:
+        array = _real(array, value, name)
+        try:
+            return np.broadcast_to(array.astype(dtype), (m,)).copy()
+        except ValueError:
+            raise ValueError(
+                f"`{name}` has shape {array.shape}; expected a scalar or a flat vector of its {m} "
+                "values."
+            ) from None
+    subject = f"`{like}`" if like is not None else "the constraint's output"
+    expected = (
+        f"a scalar, a pytree like {subject} ({describe_output(layout, m)}) or a prefix of it, "
+        f"or a flat vector of its {m} values"
     )
-    if is_container and out_layout is not None:
-        # A pytree like the output, or a prefix of it; a list or tuple of numbers that does not
-        # match the structure may still be a flat vector.
-        try:
-            return _flat_from_tree(
-                value, out_layout, m, what=what, fill=fill, dtype=dtype, host=host
-            )
-        except ValueError:
-            if array is None:
-                raise
-    if array is None:
-        raise TypeError(f"`{what}` is a {type(value).__name__}; {expected}.")
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"`{what}` has dtype {array.dtype}; it must hold real numbers.")
-    array = array.astype(dtype)
-    if array.ndim == 0:
-        return np.full(m, array, dtype=dtype)
-    if out_layout is not None and out_layout.is_single_array:
-        try:
-            return np.broadcast_to(array, out_layout.leaves[0].shape).ravel().copy()
-        except ValueError:
-            pass
-    if array.size == m and array.ndim == 1:
-        return array.copy()
-    raise ValueError(f"`{what}` has shape {array.shape}; {expected}.")
+    root = like if like is not None else f"{name.rsplit('.', 1)[0]}(x)"
+    try:
+        return _flat_from_tree(
+            value,
+            layout,
+            m,
+            name=name,
+            root=root,
+            fill=fill,
+            dtype=dtype,
+            host=host,
+            expected=expected,
+        )
+    except ValueError:
+        if array is None:
+            raise
+        array = _real(array, value, name)
+        if array.ndim == 1 and array.size == m and not layout.has_complex:
+            return array.astype(dtype)
+        raise ValueError(f"`{name}` has shape {array.shape}; expected {expected}.") from None
+
+
+class _Slot:
+    """A leaf of the layout in a structure handed to `tree_broadcast_prefix`."""
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+
+
+def _prefix_sources(
+    value: PyTree, layout: Layout, *, is_leaf: Callable[[Any], bool] | None = None
+) -> tuple[list[Any], list[optree.PyTreeAccessor]]:
+    """For each leaf of `layout`: the part of `value` that covers it (`UNBOUNDED` for None) and
+    where that part sits in `value`."""
+    marked = optree.tree_map(
+        lambda v: UNBOUNDED if v is None else v,
+        value,
+        is_leaf=is_leaf,
+        none_is_leaf=True,
+        namespace=NAMESPACE,
+    )
+    accessors, parts, treedef = optree.tree_flatten_with_accessor(
+        marked, is_leaf=is_leaf, namespace=NAMESPACE
+    )
+    numbered = optree.tree_unflatten(treedef, list(range(len(parts))))
+    slots = layout.unflatten([_Slot(spec) for spec in layout.leaves])
+    indices = optree.tree_leaves(
+        optree.tree_broadcast_prefix(numbered, slots, namespace=NAMESPACE), namespace=NAMESPACE
+    )
+    return [parts[i] for i in indices], [accessors[i] for i in indices]
 
 
 def prefix_leaves(
@@ -444,54 +464,59 @@ def prefix_leaves(
     Raises:
         ValueError: `value`'s structure is not a prefix of the layout's (optree's message).
     """
-    slots = layout.unflatten([_Slot(spec) for spec in layout.leaves])
-    marked = optree.tree_map(
-        lambda v: UNBOUNDED if v is None else v,
-        value,
-        is_leaf=is_leaf,
-        none_is_leaf=True,
-        namespace=NAMESPACE,
-    )
-    broadcast = optree.tree_broadcast_prefix(marked, slots, is_leaf=is_leaf, namespace=NAMESPACE)
-    return optree.tree_leaves(broadcast, is_leaf=is_leaf, namespace=NAMESPACE)
+    return _prefix_sources(value, layout, is_leaf=is_leaf)[0]
 
 
 def _flat_from_tree(
-    value: Any, out_layout: Layout, m: int, *, what: str, fill: float, dtype: Any, host: HostLeaves
+    value: Any,
+    layout: Layout,
+    m: int,
+    *,
+    name: str,
+    root: str,
+    fill: float,
+    dtype: Any,
+    host: HostLeaves,
+    expected: str,
 ) -> np.ndarray:
     def numbers(v: Any) -> bool:
         return isinstance(v, list | tuple) and _as_array(v, host) is not None
 
-    # First as a pytree; then with lists of numbers read as arrays (`{'p': [0.0, 1.0]}` for an
-    # output leaf of shape (2,)), as scipy users write bounds.
+    # First as a pytree; then with lists of numbers read as arrays (`{'p': [0.0, 1.0]}` for a
+    # leaf of shape (2,)), as scipy users write bounds.
+    structure_error: ValueError | None = None
     try:
-        leaves = prefix_leaves(value, out_layout)
-    except ValueError:
+        parts, sources = _prefix_sources(value, layout)
+    except ValueError as error:
         try:
-            leaves = prefix_leaves(value, out_layout, is_leaf=numbers)
-        except ValueError as error:
-            raise ValueError(
-                f"`{what}` must be a scalar, a pytree like the constraint's output "
-                f"({describe_output(out_layout, m)}) or a prefix of it, or a flat vector "
-                f"of its {m} values; its structure does not match: {error}"
-            ) from None
+            parts, sources = _prefix_sources(value, layout, is_leaf=numbers)
+        except ValueError:
+            parts = []
+        structure_error = ValueError(
+            f"`{name}` must be {expected}; its structure does not match: {error}"
+        )
+        if not parts:
+            raise structure_error from None
     flat = np.full(m, fill, dtype=dtype)
-    accessors = out_layout.treedef.accessors()
-    for spec, accessor, leaf in zip(out_layout.leaves, accessors, leaves, strict=True):
-        if leaf is UNBOUNDED:
+    accessors = layout.treedef.accessors()
+    for spec, accessor, part, source in zip(layout.leaves, accessors, parts, sources, strict=True):
+        if part is UNBOUNDED:
             continue
-        path = accessor.codify(what)
-        array = _as_array(leaf, host)
-        if array is None or array.dtype.kind not in "biuf":
+        where = source.codify(name)
+        if spec.dtype.kind == "c":
             raise TypeError(
-                f"`{path}` is a {type(leaf).__name__}; bounds must be real numbers or arrays."
+                f"`{where}` bounds the complex leaf `{accessor.codify(root)}`; bounds apply to "
+                "real leaves only. Split the leaf into real and imaginary parts to bound them."
             )
+        array = _real(_as_array(part, host), part, where)
         try:
             array = np.broadcast_to(array.astype(dtype), spec.shape)
         except ValueError:
+            if structure_error is not None:
+                raise structure_error from None
             raise ValueError(
-                f"`{path}` has shape {array.shape}, which does not broadcast to the constraint "
-                f"output's shape {spec.shape} there."
+                f"`{where}` has shape {array.shape}, which does not broadcast to the shape "
+                f"{spec.shape} of `{accessor.codify(root)}`."
             ) from None
         flat[spec.offset : spec.offset + spec.size] = array.ravel()
     return flat

@@ -1,6 +1,6 @@
-"""The TensorFlow port: scipy's flat path on nested tensors, tracing, dtypes, Keras, errors.
-
-All TensorFlow tests live in this one module: importing TensorFlow takes seconds.
+"""What only the TensorFlow port has: trace counts, its cache, `jit_compile`, dtypes, complex
+convention, Keras variables and `assign`. Behaviour every port shares is in
+`test_ports_shared.py`, which builds its TensorFlow structures with the helpers here.
 """
 
 from __future__ import annotations
@@ -52,29 +52,18 @@ def flat_of(x: dict) -> np.ndarray:
     return concatenate(x).numpy().astype(np.float64)
 
 
-SCIPY_DERIVATIVES = {
-    "L-BFGS-B": {},
-    "BFGS": {},
-    "SLSQP": {},
-    "Newton-CG": {"hessp": sopt.rosen_hess_prod},
-    "trust-krylov": {"hessp": sopt.rosen_hess_prod},
-    "trust-exact": {"hess": sopt.rosen_hess},
-}
-
-
-@pytest.mark.parametrize("method", list(SCIPY_DERIVATIVES))
-def test_parity_with_scipy_flat_path(method):
-    expected = sopt.minimize(
-        sopt.rosen, X0_FLAT, jac=sopt.rosen_der, method=method, **SCIPY_DERIVATIVES[method]
-    )
-    x0 = structure(X0_FLAT)
-    result = minimize(objective, x0, method=method)
-    np.testing.assert_allclose(flat_of(result.x), expected.x, atol=1e-6)
-    assert abs(result.nfev - expected.nfev) <= 3
-    assert result.success == expected.success
-    assert isinstance(result.x["d"][0], Point) and isinstance(result.x["b"], OrderedDict)
-    assert isinstance(result.x["b"]["c"], tf.Tensor)
-    np.testing.assert_array_equal(x0["b"]["c"].numpy().ravel(), X0_FLAT[3:7])  # not mutated
+def value_and_gradient(x: dict) -> tuple[tf.Tensor, dict]:
+    """The objective and scipy's gradient of it, as a structure of tensors (`jac=True`); traced
+    by `tf.function`, so the gradient comes through `tf.numpy_function`."""
+    flat = concatenate(x)
+    grad = tf.numpy_function(sopt.rosen_der, [flat], tf.float64)
+    parts = tf.split(grad, [3, 4, 2, 1])
+    tree = {
+        "a": parts[0],
+        "b": OrderedDict(c=tf.reshape(parts[1], (2, 2))),
+        "d": (Point(u=parts[2], v=tf.reshape(parts[3], [])),),
+    }
+    return rosenbrock(flat), tree
 
 
 def test_traced_once_per_structure_and_reused():
@@ -158,24 +147,6 @@ def test_float32_stays_float32_inside_fun():
     np.testing.assert_array_equal(x0["w"].numpy(), 0.0)
 
 
-def test_user_gradient_and_hvp():
-    def with_gradient(x):
-        flat = concatenate(x)
-        grad = tf.numpy_function(sopt.rosen_der, [flat], tf.float64)
-        parts = tf.split(grad, [3, 4, 2, 1])
-        tree = {
-            "a": parts[0],
-            "b": OrderedDict(c=tf.reshape(parts[1], (2, 2))),
-            "d": (Point(u=parts[2], v=tf.reshape(parts[3], [])),),
-        }
-        return rosenbrock(flat), tree
-
-    expected = sopt.minimize(sopt.rosen, X0_FLAT, jac=sopt.rosen_der, method="BFGS")
-    result = minimize(with_gradient, structure(X0_FLAT), jac=True, method="BFGS")
-    np.testing.assert_allclose(flat_of(result.x), expected.x, atol=1e-6)
-    assert result.nfev == expected.nfev
-
-
 def test_complex_leaves_follow_tensorflows_convention():
     target = tf.constant([1.0 + 2.0j, -0.5j], tf.complex128)
 
@@ -223,53 +194,6 @@ def test_keras_model_trainable_variables():
     np.testing.assert_allclose(bias, coef[3], atol=1e-4)
 
 
-def test_constraints_jacobians_from_tapes():
-    def fun(x):
-        return tf.reduce_sum(x["a"] ** 2) + tf.reduce_sum(x["b"] ** 2)
-
-    constraints = [
-        {"type": "eq", "fun": lambda x: tf.reduce_sum(x["a"]) + tf.reduce_sum(x["b"]) - 1.0},
-        {"type": "ineq", "fun": lambda x: {"first": x["a"][0] - 0.4}},
-    ]
-    x0 = {"a": tf.zeros(2, tf.float64), "b": tf.zeros((2, 1), tf.float64)}
-    result = minimize(fun, x0, method="SLSQP", constraints=constraints)
-    assert result.success
-    np.testing.assert_allclose(result.x["a"].numpy(), [0.4, 0.2], atol=1e-6)
-    np.testing.assert_allclose(result.x["b"].numpy(), [[0.2], [0.2]], atol=1e-6)
-
-    circle = sopt.NonlinearConstraint(lambda x: x["a"] ** 2 + x["b"] ** 2, -np.inf, 2.0)
-    x0 = {"a": tf.constant(0.0, tf.float64), "b": tf.constant(0.5, tf.float64)}
-    result = minimize(
-        lambda x: (x["a"] - 2.0) ** 2 + (x["b"] - 2.0) ** 2,
-        x0,
-        method="trust-constr",
-        constraints=circle,
-    )
-    np.testing.assert_allclose([result.x["a"].numpy(), result.x["b"].numpy()], 1.0, atol=1e-4)
-
-
-def test_callbacks_receive_tensor_structures():
-    seen = []
-
-    def callback(intermediate_result):
-        seen.append((intermediate_result.x, intermediate_result.fun))
-
-    result = minimize(objective, structure(X0_FLAT), method="BFGS", callback=callback)
-    assert len(seen) == result.nit
-    x, fun = seen[-1]
-    assert isinstance(x["d"][0], Point) and isinstance(x["a"], tf.Tensor)
-    np.testing.assert_allclose(fun, sopt.rosen(flat_of(x)), rtol=1e-10)
-    legacy = []
-    minimize(objective, structure(X0_FLAT), method="TNC", callback=legacy.append)
-    assert legacy and isinstance(legacy[0]["b"]["c"], tf.Tensor)
-
-
-def test_errors_name_the_argument():
-    with pytest.raises(TypeError, match=r"x0\['n'\]"):
-        minimize(lambda x: tf.reduce_sum(x["a"]), {"a": tf.zeros(2), "n": tf.zeros(2, tf.int32)})
-    with pytest.raises(ValueError, match="`fun` must return a scalar"):
-        minimize(lambda x: x["a"] ** 2, {"a": tf.zeros(2)})
-    with pytest.raises(TypeError, match="`fun` must return a real scalar"):
-        minimize(lambda x: tf.reduce_sum(x["a"]), {"a": tf.zeros(2, tf.complex64)})
+def test_assign_checks_the_structure():
     with pytest.raises(ValueError, match="`x` has structure"):
         assign([tf.Variable(0.0)], {"a": tf.constant(1.0)})

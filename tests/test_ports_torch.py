@@ -1,4 +1,6 @@
-"""The PyTorch port: scipy's flat path on nested tensors, dtypes, devices, modules, errors."""
+"""What only the PyTorch port has: dtypes, devices, detached results, `nn.Module` helpers, the
+packed transfer path, `no_grad`. Behaviour every port shares is in `test_ports_shared.py`, which
+builds its torch structures with the helpers here."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import scipy.optimize as sopt
 torch = pytest.importorskip("torch")
 
 from pytree_minimize.ports.torch import (  # noqa: E402
-    Bounds,
     load_into,
     minimize,
     parameters_of,
@@ -48,66 +49,9 @@ def flat_of(x: dict) -> np.ndarray:
     return concatenate(x).detach().numpy().astype(np.float64)
 
 
-SCIPY_DERIVATIVES = {
-    "L-BFGS-B": {},
-    "BFGS": {},
-    "SLSQP": {},
-    "Newton-CG": {"hessp": sopt.rosen_hess_prod},
-    "trust-krylov": {"hessp": sopt.rosen_hess_prod},
-    "trust-exact": {"hess": sopt.rosen_hess},
-}
-
-
-@pytest.mark.parametrize("method", list(SCIPY_DERIVATIVES))
-def test_parity_with_scipy_flat_path(method):
-    expected = sopt.minimize(
-        sopt.rosen, X0_FLAT, jac=sopt.rosen_der, method=method, **SCIPY_DERIVATIVES[method]
-    )
-    result = minimize(objective, structure(X0_FLAT), method=method)
-    np.testing.assert_allclose(flat_of(result.x), expected.x, atol=1e-6)
-    assert abs(result.nfev - expected.nfev) <= 3
-    assert result.success == expected.success
-    np.testing.assert_allclose(result.fun, expected.fun, atol=1e-9)
-    assert isinstance(result.x["d"][0], Point)
-    assert isinstance(result.x["b"], OrderedDict)
-
-
-def test_dogleg_dense_hessian_and_user_jac_true():
-    expected = sopt.minimize(
-        sopt.rosen, X0_FLAT, jac=sopt.rosen_der, hess=sopt.rosen_hess, method="dogleg"
-    )
-    result = minimize(objective, structure(X0_FLAT), method="dogleg")
-    np.testing.assert_allclose(flat_of(result.x), expected.x, atol=1e-6)
-    assert abs(result.nfev - expected.nfev) <= 3
-
-    def with_gradient(x):
-        value = objective(x)
-        grad = concatenate(x).detach().numpy()
-        g = sopt.rosen_der(grad)
-        return value, structure(g)
-
-    expected = sopt.minimize(sopt.rosen, X0_FLAT, jac=sopt.rosen_der, method="BFGS")
-    result = minimize(with_gradient, structure(X0_FLAT), jac=True, method="BFGS")
-    np.testing.assert_allclose(flat_of(result.x), expected.x, atol=1e-6)
-    assert result.nfev == expected.nfev
-
-
-def test_finite_difference_schemes_take_scipys_path():
-    weights = np.arange(1.0, 11.0)
-
-    def flat_fun(x):
-        return np.sum(weights * (x - 0.5) ** 2) + np.sum(x[1:] * x[:-1]) ** 2 / 10
-
-    def fun(x):
-        flat = concatenate(x)
-        w = torch.from_numpy(weights)
-        return (w * (flat - 0.5) ** 2).sum() + (flat[1:] * flat[:-1]).sum() ** 2 / 10
-
-    for scheme in ("2-point", "cs"):
-        expected = sopt.minimize(flat_fun, X0_FLAT, jac=scheme, method="L-BFGS-B")
-        result = minimize(fun, structure(X0_FLAT), jac=scheme, method="L-BFGS-B")
-        np.testing.assert_allclose(flat_of(result.x), expected.x, atol=1e-6)
-        assert abs(result.nfev - expected.nfev) <= 3
+def value_and_gradient(x: dict) -> tuple[torch.Tensor, dict]:
+    """The objective and scipy's gradient of it, as a structure of tensors (`jac=True`)."""
+    return objective(x), structure(sopt.rosen_der(flat_of(x)))
 
 
 def test_float32_stays_float32_and_results_are_detached():
@@ -199,87 +143,17 @@ def test_fitting_an_nn_module_matches_least_squares():
     assert model.weight.requires_grad  # still a trainable parameter
 
 
-def test_slsqp_constraint_jacobian_from_autograd():
-    # min |x|^2 subject to sum(x) = 1 and x["a"][0] >= 0.4: closed form below.
-    def fun(x):
-        return (x["a"] ** 2).sum() + (x["b"] ** 2).sum()
-
-    constraints = [
-        {"type": "eq", "fun": lambda x: x["a"].sum() + x["b"].sum() - 1.0},
-        {"type": "ineq", "fun": lambda x: {"first": x["a"][0] - 0.4}},
-    ]
-    x0 = {"a": torch.zeros(2, dtype=torch.float64), "b": torch.zeros(2, 1, dtype=torch.float64)}
-    result = minimize(fun, x0, method="SLSQP", constraints=constraints)
-    assert result.success
-    np.testing.assert_allclose(result.x["a"].numpy(), [0.4, 0.2], atol=1e-6)
-    np.testing.assert_allclose(result.x["b"].numpy(), [[0.2], [0.2]], atol=1e-6)
-
-
-def test_trust_constr_nonlinear_constraint():
-    # min (a - 2)^2 + (b - 2)^2 subject to a^2 + b^2 <= 2: the answer is (1, 1).
-    def fun(x):
-        return (x["a"] - 2.0) ** 2 + (x["b"] - 2.0) ** 2
-
-    circle = sopt.NonlinearConstraint(lambda x: x["a"] ** 2 + x["b"] ** 2, -np.inf, 2.0)
-    x0 = {"a": torch.tensor(0.0, dtype=torch.float64), "b": torch.tensor(0.5, dtype=torch.float64)}
-    result = minimize(fun, x0, method="trust-constr", constraints=circle)
-    np.testing.assert_allclose([result.x["a"].item(), result.x["b"].item()], [1.0, 1.0], atol=1e-4)
-
-
-def test_callbacks_receive_tensor_structures():
-    new_style, legacy = [], []
-
-    def callback(intermediate_result):
-        new_style.append((intermediate_result.x, intermediate_result.fun))
-
-    result = minimize(objective, structure(X0_FLAT), method="BFGS", callback=callback)
-    assert len(new_style) == result.nit
-    x, fun = new_style[-1]
-    assert isinstance(x["d"][0], Point) and isinstance(x["a"], torch.Tensor)
-    np.testing.assert_allclose(fun, sopt.rosen(flat_of(x)), rtol=1e-10)
-
-    def stop_after_two(xk):
-        legacy.append(xk)
-        if len(legacy) == 2:
-            raise StopIteration
-
-    result = minimize(objective, structure(X0_FLAT), method="L-BFGS-B", callback=stop_after_two)
-    assert len(legacy) == 2 and result.nit == 2
-    assert isinstance(legacy[0]["b"]["c"], torch.Tensor)
-    assert len(result.history["fun"]) == 2
-
-
 def test_runs_under_no_grad():
     with torch.no_grad():
         result = minimize(objective, structure(X0_FLAT), method="L-BFGS-B")
     assert result.success
 
 
-def test_errors_name_the_argument():
-    x0 = {"a": torch.zeros(2), "n": torch.zeros(2, dtype=torch.int64)}
-    with pytest.raises(TypeError, match=r"x0\['n'\]"):
-        minimize(lambda x: x["a"].sum(), x0)
-    with pytest.raises(ValueError, match="`fun` must return a scalar"):
-        minimize(lambda x: x["a"] ** 2, {"a": torch.zeros(2)})
+def test_torch_specific_errors_name_the_argument():
     with pytest.raises(TypeError, match="`fun` must return a 0-d tensor"):
         minimize(lambda x: 1.0, {"a": torch.zeros(2)})
-    with pytest.raises(TypeError, match="`fun` must return a real scalar"):
-        minimize(lambda x: x["a"].sum(), {"a": torch.zeros(2, dtype=torch.complex64)})
-    with pytest.raises(ValueError, match=r"`bounds\.lb`"):
-        minimize(objective, structure(X0_FLAT), bounds=Bounds({"a": 0.0}, None))
     model = torch.nn.Linear(2, 1)
     with pytest.raises(ValueError, match="`x` names"):
         load_into(model, {"weights": torch.zeros(1, 2)})
     with pytest.raises(ValueError, match=r"`x\['weight'\]` has shape"):
         load_into(model, {"weight": torch.zeros(2, 2)})
-
-
-def test_objective_exceptions_reach_the_caller():
-    class Boom(Exception):
-        pass
-
-    def fun(x):
-        raise Boom
-
-    with pytest.raises(Boom):
-        minimize(fun, {"a": torch.zeros(2)})

@@ -254,8 +254,27 @@ def test_bounds_structure_mismatch():
 
 
 def test_bounds_shape_mismatch_names_the_leaf():
-    with pytest.raises(ValueError, match=r"`bounds.lb` at `x0\['a'\]` has shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"`bounds.lb\['a'\]` has shape \(2,\).*\(3,\) of `x0\['a'\]`"
+    ):
         bounds_of(lb={"a": np.zeros(2), "b": None})
+    # A prefix: the message names the part given and the leaf it does not fit.
+    with pytest.raises(
+        ValueError, match=r"`bounds.ub\['b'\]` has shape \(3,\).*\(2, 2\) of `x0\['b'\]\['c'\]`"
+    ):
+        bounds_of(ub={"a": None, "b": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"`bounds.lb` has shape \(5,\); expected a scalar"):
+        bounds_of(lb=np.zeros(5))
+
+
+def test_bounds_as_lists_of_numbers_and_flat_vectors():
+    """The forms every prefix argument takes (one broadcaster): lists of numbers read as arrays,
+    and a flat vector over all of `x0`'s elements in the layout's order."""
+    lb, _ = bounds_of(lb={"a": [0.0, 1.0, 2.0], "b": -1.0})
+    np.testing.assert_array_equal(lb, [0, 1, 2] + [-1] * 5)
+    lb, ub = bounds_of(lb=np.arange(8.0), ub=list(range(1, 9)))
+    np.testing.assert_array_equal(lb, np.arange(8.0))
+    np.testing.assert_array_equal(ub, np.arange(1.0, 9.0))
 
 
 def test_bounds_order_and_nan():
@@ -268,7 +287,7 @@ def test_bounds_order_and_nan():
 
 
 def test_bounds_type_errors():
-    with pytest.raises(TypeError, match=r"`bounds.lb` at `x0\['a'\]`.*real"):
+    with pytest.raises(TypeError, match=r"`bounds.lb\['a'\]` has dtype complex128.*real"):
         bounds_of(lb={"a": np.zeros(3, complex), "b": None})
     x0 = {"w": np.zeros(2), "z": np.zeros(2, complex)}
     with pytest.raises(TypeError, match=r"`bounds.ub`.*complex leaf `x0\['z'\]`"):

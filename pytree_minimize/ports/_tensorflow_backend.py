@@ -202,7 +202,12 @@ class TensorFlowBackend(PlainHooks):
         kind = "value_cs" if complex_step else "value"
         compiled = self._function(kind, fun, layout.key, make)
         if complex_step:
-            return lambda x: complex(compiled(np.asarray(x, dtype=np.complex128), *args).numpy())
+            # One complex trace for every point; at a real point scipy wants a real value.
+            def value_cs(x: np.ndarray) -> Any:
+                out = compiled(np.asarray(x, dtype=np.complex128), *args).numpy()
+                return complex(out) if np.iscomplexobj(x) else float(out.real)
+
+            return value_cs
         return lambda x: float(compiled(x, *args).numpy())
 
     def value_and_grad(
