@@ -80,6 +80,41 @@ class Backend(Protocol):
         """The layout of a constraint function's output at `x0`."""
         ...
 
+    # Residual functions (`least_squares`, `curve_fit`, `root`): a function of the pytree `x`
+    # returning a pytree of floating-point arrays, raveled in its own flattening order.
+
+    def residual_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
+        """The layout of `fun(x0, *args)`, named `fun(x)` in messages; real leaves only."""
+        ...
+
+    def residual_values(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> FlatResiduals:
+        """The flat residual vector (float64; complex at the complex-step points of
+        `jac='cs'`)."""
+        ...
+
+    def residual_jacobian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> FlatResiduals:
+        """The dense m-by-n Jacobian, forward mode where m >= n and reverse mode otherwise."""
+        ...
+
+    def residual_jvp(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> FlatProduct:
+        """`(x, v) -> J(x) v`, an m-vector, without forming J."""
+        ...
+
+    def residual_vjp(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> FlatProduct:
+        """`(x, u) -> J(x)^T u`, an n-vector, without forming J."""
+        ...
+
+
+FlatResiduals = Callable[[np.ndarray], np.ndarray]
+FlatProduct = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 FlatBatchedValue = Callable[[np.ndarray], np.ndarray]
 

@@ -468,6 +468,76 @@ class JaxBackend:
         compiled, dynamic = self._compile("batched_value", fun, layout, args, make)
         return lambda xs: np.asarray(compiled(xs, dynamic), dtype=np.float64)
 
+    # Residual functions (`least_squares`, `curve_fit`, `root`): a function of the pytree `x`
+    # returning a pytree of floating-point arrays, raveled in its own flattening order.
+
+    def residual_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
+        def build(call: Callable) -> Layout:
+            spec = _flat_spec(layout)
+            shapes = jax.eval_shape(lambda flat: call(unravel(layout, flat), *args), spec)
+            register_jax_nodes(shapes)
+            return build_layout(
+                shapes, describe_leaf=describe_shape, name="fun(x)", allow_complex=False
+            )
+
+        # Cached like a compiled function: tracing `fun` for its output shapes costs about as
+        # much as a few evaluations. The output may depend on the shapes of `args`.
+        dynamic, treedef, static, mask = _split_args(args)
+        shapes = tuple((np.shape(a), np.dtype(getattr(a, "dtype", type(a))).str) for a in dynamic)
+        key = ("residual_layout", layout.key, _x64_enabled(), treedef, static, tuple(mask), shapes)
+        return CACHE.get(fun, key, build)
+
+    def residual_values(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        def make(call: Callable, shardings: Any) -> Callable:
+            return _residual_body(call, layout, shardings)
+
+        compiled, dynamic = self._compile("residuals", fun, layout, args, make)
+        return lambda x: _host(compiled(x, dynamic), x)
+
+    def residual_jacobian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        forward = out_layout.n >= layout.n
+
+        def make(call: Callable, shardings: Any) -> Callable:
+            body = _residual_body(call, layout, shardings)
+            return jax.jacfwd(body) if forward else jax.jacrev(body)
+
+        kind = "residual_jacfwd" if forward else "residual_jacrev"
+        compiled, dynamic = self._compile(kind, fun, layout, args, make)
+        return lambda x: np.asarray(compiled(x, dynamic), dtype=np.float64)
+
+    def residual_jvp(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        def make(call: Callable, shardings: Any) -> Callable:
+            values = _residual_body(call, layout, shardings)
+
+            def jvp(flat: jax.Array, v: jax.Array, args: tuple) -> jax.Array:
+                return jax.jvp(lambda y: values(y, args), (flat,), (v.astype(flat.dtype),))[1]
+
+            return jvp
+
+        compiled, dynamic = self._compile("residual_jvp", fun, layout, args, make)
+        return lambda x, v: np.asarray(compiled(x, v, dynamic), dtype=np.float64)
+
+    def residual_vjp(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        def make(call: Callable, shardings: Any) -> Callable:
+            values = _residual_body(call, layout, shardings)
+
+            def vjp(flat: jax.Array, u: jax.Array, args: tuple) -> jax.Array:
+                out, pullback = jax.vjp(lambda y: values(y, args), flat)
+                return pullback(u.astype(out.dtype))[0]
+
+            return vjp
+
+        compiled, dynamic = self._compile("residual_vjp", fun, layout, args, make)
+        return lambda x, u: np.asarray(compiled(x, u, dynamic), dtype=np.float64)
+
 
 def _flat_spec(layout: Layout) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct((layout.n,), jnp.float64 if _x64_enabled() else float)
@@ -495,3 +565,21 @@ def _unpack(compiled: Any, dynamic: list[Any]) -> Callable[[np.ndarray], tuple[f
 
 def _x64_enabled() -> bool:
     return bool(jax.config.read("jax_enable_x64"))
+
+
+def _residual_body(call: Callable, layout: Layout, shardings: Any) -> Callable:
+    """The flat residual vector of `call` in the flat vector's dtype (traceable)."""
+
+    def values(flat: jax.Array, args: tuple) -> jax.Array:
+        out = call(unravel(layout, flat, shardings), *args)
+        leaves = optree.tree_leaves(out, namespace=NAMESPACE)
+        parts = [jnp.asarray(leaf).ravel() for leaf in leaves]
+        out = jnp.concatenate(parts) if len(parts) > 1 else parts[0]
+        return out.astype(jnp.result_type(flat.dtype, out.dtype))
+
+    return values
+
+
+def _host(out: Any, x: np.ndarray) -> np.ndarray:
+    """A compiled residual vector on the host: float64, complex128 at a complex-step point."""
+    return np.asarray(out, dtype=np.complex128 if np.iscomplexobj(x) else np.float64)

@@ -183,3 +183,96 @@ ANNEALING_LOCAL_SEARCH = METHODS["l-bfgs-b"]
 #: `shgo`'s local method, and its options when no `minimizer_kwargs` are given.
 SHGO_LOCAL = METHODS["slsqp"]
 SHGO_DEFAULT_OPTIONS = {"ftol": 1e-12}
+
+# scipy.optimize.least_squares and scipy.optimize.root, each with a table of its own.
+
+
+class LeastSquaresMethod(NamedTuple):
+    """A method of `scipy.optimize.least_squares`.
+
+    Attributes:
+        name: scipy's spelling.
+        bounds: whether the method takes `bounds`.
+        needs_m_ge_n: whether it needs at least as many residuals as parameters.
+        operator_jacobian: whether it takes a `LinearOperator` Jacobian (then `tr_solver='lsmr'`
+            gets the matrix-free one from Jacobian-vector products).
+        calls_back: whether scipy calls its `callback` (it warns and never does otherwise).
+    """
+
+    name: str
+    bounds: bool
+    needs_m_ge_n: bool
+    operator_jacobian: bool
+    calls_back: bool
+
+
+LEAST_SQUARES_METHODS: dict[str, LeastSquaresMethod] = {
+    info.name: info
+    for info in (
+        LeastSquaresMethod("trf", True, False, True, True),
+        LeastSquaresMethod("dogbox", True, False, True, True),
+        LeastSquaresMethod("lm", False, True, False, False),
+    )
+}
+
+
+def least_squares_method(method: Any) -> LeastSquaresMethod:
+    """The `least_squares` table entry for `method`."""
+    try:
+        return LEAST_SQUARES_METHODS[method]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"`method` must be one of {', '.join(map(repr, LEAST_SQUARES_METHODS))} for "
+            f"least_squares; got {method!r}."
+        ) from None
+
+
+def least_squares_names_where(predicate: Callable[[LeastSquaresMethod], bool]) -> str:
+    return " or ".join(repr(i.name) for i in LEAST_SQUARES_METHODS.values() if predicate(i))
+
+
+class RootMethod(NamedTuple):
+    """A method of `scipy.optimize.root`.
+
+    Attributes:
+        name: scipy's spelling.
+        jacobian: what autodiff supplies when `jac` is None: "dense" (the matrix), "products"
+            (exact Jacobian-vector products in place of scipy's finite differences) or None
+            (the method uses no Jacobian).
+        callback: "x_f" (`callback(x, f)`) or None (scipy warns and never calls back).
+        overdetermined: whether `fun` may return more values than `x0` has (a least-squares
+            solve).
+    """
+
+    name: str
+    jacobian: str | None
+    callback: str | None
+    overdetermined: bool
+
+
+ROOT_METHODS: dict[str, RootMethod] = {
+    info.name: info
+    for info in (
+        RootMethod("hybr", "dense", None, False),
+        RootMethod("lm", "dense", None, True),
+        RootMethod("broyden1", None, "x_f", False),
+        RootMethod("broyden2", None, "x_f", False),
+        RootMethod("anderson", None, "x_f", False),
+        RootMethod("linearmixing", None, "x_f", False),
+        RootMethod("diagbroyden", None, "x_f", False),
+        RootMethod("excitingmixing", None, "x_f", False),
+        RootMethod("krylov", "products", "x_f", False),
+        RootMethod("df-sane", None, "x_f", False),
+    )
+}
+
+
+def root_method(method: Any) -> RootMethod:
+    """The `root` table entry for `method` (case-insensitive, as scipy)."""
+    info = ROOT_METHODS.get(method.lower()) if isinstance(method, str) else None
+    if info is None:
+        raise ValueError(
+            f"`method` must be one of {', '.join(map(repr, ROOT_METHODS))} for root; got "
+            f"{method!r}."
+        )
+    return info

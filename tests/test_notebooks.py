@@ -34,7 +34,13 @@ def _has_picture(notebook) -> bool:
 
 def test_there_are_notebooks():
     names = {path.stem for path in NOTEBOOKS}
-    assert {"feature_visualisation", "adversarial_example", "portfolio", "calibration"} <= names
+    assert {
+        "feature_visualisation",
+        "adversarial_example",
+        "portfolio",
+        "calibration",
+        "curve_fitting",
+    } <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)

@@ -7,6 +7,9 @@ into the same driver and flat layout; switching is a change of import::
     from pytree_minimize.ports.tensorflow import minimize
     from pytree_minimize.ports.numpy import minimize
 
+Each port also has `least_squares`, `curve_fit` and `root`, with Jacobians from its framework's
+autodiff (NumPy: from the user or scipy's finite differences).
+
 The ports are imported lazily: `import pytree_minimize.ports` imports neither torch nor TensorFlow.
 """
 

@@ -210,6 +210,39 @@ class NumpyBackend(PlainHooks):
 
         return evaluate
 
+    # Residual functions (`least_squares`, `curve_fit`, `root`): values only; Jacobians come
+    # from the user or from scipy's finite differences.
+
+    def residual_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
+        out = optree.tree_map(np.asarray, fun(x0, *args), namespace=NAMESPACE)
+        return build_layout(out, describe_leaf=describe_leaf, name="fun(x)", allow_complex=False)
+
+    def residual_values(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        def values(x: np.ndarray) -> np.ndarray:
+            leaves = optree.tree_leaves(fun(unravel(layout, x), *args), namespace=NAMESPACE)
+            dtype = np.complex128 if np.iscomplexobj(x) else np.float64
+            parts = [np.asarray(leaf, dtype=dtype).ravel() for leaf in leaves]
+            return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+        return values
+
+    def residual_jacobian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        raise TypeError(_NO_JACOBIAN)
+
+    def residual_jvp(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        raise TypeError(_NO_JACOBIAN)
+
+    def residual_vjp(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        raise TypeError(_NO_JACOBIAN)
+
 
 def _ravel_like_x(layout: Layout, tree: PyTree, *, name: str) -> np.ndarray:
     arrays = []
@@ -218,3 +251,9 @@ def _ravel_like_x(layout: Layout, tree: PyTree, *, name: str) -> np.ndarray:
         # The JAX/NumPy convention for a complex leaf: the gradient is d/dRe - i d/dIm.
         arrays.append(np.conj(array) if spec.dtype.kind == "c" else array)
     return layout.ravel(arrays)
+
+
+_NO_JACOBIAN = (
+    "The NumPy port has no autodiff; pass `jac` (a callable returning the Jacobian over the "
+    "flat vectors) or a finite-difference scheme such as `jac='2-point'`."
+)

@@ -380,6 +380,108 @@ class TensorFlowBackend(PlainHooks):
             compiled(np.asarray(xs, dtype=np.float64), *args).numpy(), dtype=np.float64
         )
 
+    # Residual functions (`least_squares`, `curve_fit`, `root`).
+
+    def residual_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
+        return build_layout(
+            fun(x0, *args), describe_leaf=describe_leaf, name="fun(x)", allow_complex=False
+        )
+
+    def _residual_function(
+        self, kind: str, fun: Callable, layout: Layout, args: tuple, make: Callable
+    ) -> Any:
+        """The cached `tf.function` of `make(values)`, `values(flat, args)` the flat residuals."""
+
+        def build(call: Callable) -> Callable:
+            @_library
+            def values(flat: tf.Tensor, args: tuple) -> tf.Tensor:
+                # Complex at the complex-step points of `jac='cs'`, else float64.
+                dtype = flat.dtype if flat.dtype.is_complex else tf.float64
+                leaves = optree.tree_leaves(call(unravel(layout, flat), *args), namespace=NAMESPACE)
+                parts = [tf.reshape(tf.cast(tf.convert_to_tensor(a), dtype), [-1]) for a in leaves]
+                return tf.concat(parts, 0) if len(parts) > 1 else parts[0]
+
+            return make(values)
+
+        return self._function(kind, fun, layout.key, build)
+
+    def residual_values(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        def make(values: Callable) -> Callable:
+            return lambda flat, *args: values(flat, args)
+
+        compiled = self._residual_function("residuals", fun, layout, args, make)
+
+        def evaluate(x: np.ndarray) -> np.ndarray:
+            dtype = np.complex128 if np.iscomplexobj(x) else np.float64
+            return np.asarray(compiled(np.asarray(x, dtype=dtype), *args).numpy(), dtype=dtype)
+
+        return evaluate
+
+    def residual_jacobian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        forward = out_layout.n >= layout.n
+
+        def make(values: Callable) -> Callable:
+            def reverse(flat: tf.Tensor, *args: Any) -> tf.Tensor:
+                with tf.GradientTape() as tape:
+                    tape.watch(flat)
+                    out = values(flat, args)
+                return tape.jacobian(out, flat, unconnected_gradients=_ZERO)
+
+            def forward_mode(flat: tf.Tensor, *args: Any) -> tf.Tensor:
+                # One forward pass per parameter, vectorised over the columns.
+                def column(tangent: tf.Tensor) -> tf.Tensor:
+                    with tf.autodiff.ForwardAccumulator(flat, tangent) as accumulator:
+                        out = values(flat, args)
+                    return accumulator.jvp(out, unconnected_gradients=_ZERO)
+
+                eye = tf.eye(layout.n, dtype=flat.dtype)
+                return tf.transpose(tf.vectorized_map(column, eye))
+
+            return forward_mode if forward else reverse
+
+        kind = "residual_jacfwd" if forward else "residual_jacrev"
+        compiled = self._residual_function(kind, fun, layout, args, make)
+        return lambda x: np.asarray(compiled(x, *args).numpy(), dtype=np.float64)
+
+    def residual_jvp(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        def make(values: Callable) -> Callable:
+            def jvp(flat: tf.Tensor, tangent: tf.Tensor, *args: Any) -> tf.Tensor:
+                with tf.autodiff.ForwardAccumulator(flat, tangent) as accumulator:
+                    out = values(flat, args)
+                return accumulator.jvp(out, unconnected_gradients=_ZERO)
+
+            return jvp
+
+        compiled = self._residual_function("residual_jvp", fun, layout, args, make)
+        return lambda x, v: np.asarray(
+            compiled(x, np.asarray(v, dtype=np.float64), *args).numpy(), dtype=np.float64
+        )
+
+    def residual_vjp(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        def make(values: Callable) -> Callable:
+            def vjp(flat: tf.Tensor, weights: tf.Tensor, *args: Any) -> tf.Tensor:
+                with tf.GradientTape() as tape:
+                    tape.watch(flat)
+                    out = values(flat, args)
+                return tape.gradient(
+                    out, flat, output_gradients=weights, unconnected_gradients=_ZERO
+                )
+
+            return vjp
+
+        compiled = self._residual_function("residual_vjp", fun, layout, args, make)
+        return lambda x, u: np.asarray(
+            compiled(x, np.asarray(u, dtype=np.float64), *args).numpy(), dtype=np.float64
+        )
+
 
 def _unpack(compiled: Any, args: tuple) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:

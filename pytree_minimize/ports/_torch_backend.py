@@ -74,8 +74,11 @@ def to_numpy(leaf: Any) -> np.ndarray:
 
 def restore_leaf(array: np.ndarray, like: Any) -> Any:
     if isinstance(like, torch.Tensor):
-        return torch.from_numpy(np.ascontiguousarray(array)).to(
-            device=like.device, dtype=like.dtype
+        # `ascontiguousarray` makes a 0-d array 1-d; the reshape keeps a 0-d leaf 0-d.
+        return (
+            torch.from_numpy(np.ascontiguousarray(array))
+            .reshape(array.shape)
+            .to(device=like.device, dtype=like.dtype)
         )
     if isinstance(like, np.ndarray):
         return array
@@ -435,3 +438,78 @@ class TorchBackend(PlainHooks):
             return out.detach().cpu().numpy().astype(np.float64, copy=False)
 
         return evaluate
+
+    # Residual functions (`least_squares`, `curve_fit`, `root`).
+
+    def residual_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
+        with torch.no_grad():
+            out = fun(x0, *args)
+        return build_layout(out, describe_leaf=describe_leaf, name="fun(x)", allow_complex=False)
+
+    def _residual_function(self, fun: Callable, layout: Layout, args: tuple) -> Callable:
+        plan = self.plan(layout)
+
+        def values(flat: torch.Tensor) -> torch.Tensor:
+            leaves = optree.tree_leaves(fun(plan.tree(flat), *args), namespace=NAMESPACE)
+            parts = [torch.as_tensor(leaf).reshape(-1) for leaf in leaves]
+            out = torch.cat(parts) if len(parts) > 1 else parts[0]
+            return out.to(flat.dtype) if flat.is_complex() else out.to(torch.float64)
+
+        return values
+
+    def residual_values(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        plan, values = self.plan(layout), self._residual_function(fun, layout, args)
+
+        def evaluate(x: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return values(plan.to_device(x)).cpu().numpy()
+
+        return evaluate
+
+    def residual_jacobian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        plan, values = self.plan(layout), self._residual_function(fun, layout, args)
+        forward = out_layout.n >= layout.n
+
+        def jacobian(x: np.ndarray) -> np.ndarray:
+            flat = plan.to_device(x)
+            if forward:
+                try:
+                    return torch.func.jacfwd(values)(flat).detach().cpu().numpy()
+                except RuntimeError:  # an operation without a forward-mode rule
+                    pass
+            flat = flat.requires_grad_(True)
+            return _batched_rows(values(flat), flat, out_layout.n).detach().cpu().numpy()
+
+        return jacobian
+
+    def residual_jvp(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        plan, values = self.plan(layout), self._residual_function(fun, layout, args)
+
+        def jvp(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+            tangent = plan.to_device(np.asarray(v, dtype=np.float64))
+            product = torch.func.jvp(values, (plan.to_device(x),), (tangent,))[1]
+            return product.detach().cpu().numpy()
+
+        return jvp
+
+    def residual_vjp(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        plan, values = self.plan(layout), self._residual_function(fun, layout, args)
+
+        def vjp(x: np.ndarray, u: np.ndarray) -> np.ndarray:
+            flat = plan.to_device(x).requires_grad_(True)
+            out = values(flat)
+            if not out.requires_grad:
+                return np.zeros(plan.n)
+            weights = torch.as_tensor(np.asarray(u, dtype=np.float64), device=out.device)
+            (product,) = torch.autograd.grad(out, flat, weights, allow_unused=True)
+            return np.zeros(plan.n) if product is None else product.detach().cpu().numpy()
+
+        return vjp

@@ -1,0 +1,133 @@
+"""The `curve_fit` driver: scipy's `curve_fit` calling conventions and nothing else.
+
+scipy's own `curve_fit` does the work, so its choices all hold: 'lm' (MINPACK's `leastsq`)
+without bounds and 'trf' with them, `sigma` as errors or as a covariance, `nan_policy`, and its
+covariance formula. This module only translates: the model `f(xdata, params)` of a parameter
+pytree becomes scipy's `f(xdata, *flat_params)` with a `jac` from autodiff, and `popt` comes
+back shaped like `p0`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.optimize as sopt
+
+from . import _residuals
+from ._backend import Backend
+from ._residuals import Residuals, Start
+from ._tree import PyTree
+
+
+def _params_first(f: Callable) -> Callable:
+    def model(params: Any, xdata: Any) -> Any:
+        return f(xdata, params)
+
+    return model
+
+
+class _FlatModel:
+    """scipy's `f(xdata, *p)` and `jac(xdata, *p)` for the model of a parameter pytree.
+
+    The evaluations are built for the `xdata` scipy passes (scipy may convert it, or drop the
+    points that hold NaN), once per distinct `xdata` object.
+    """
+
+    def __init__(self, backend: Backend, f: Callable, start: Start, p0: PyTree, autodiff: bool):
+        self.backend, self.start, self.p0 = backend, start, p0
+        self.model = _residuals.adapted(f, "params_first", _params_first)
+        self.autodiff = autodiff
+        self._xdata: Any = None
+        self._residuals: Residuals | None = None
+        self._jacobian: Callable | None = None
+
+    def residuals(self, xdata: Any) -> Residuals:
+        if self._residuals is None or xdata is not self._xdata:
+            self._residuals = Residuals(
+                self.backend, self.model, self.start.layout, (xdata,), self.p0
+            )
+            self._jacobian = None
+            self._xdata = xdata
+        return self._residuals
+
+    def f(self, xdata: Any, *params: float) -> np.ndarray:
+        return self.residuals(xdata).values(np.asarray(params, dtype=np.float64))
+
+    def jac(self, xdata: Any, *params: float) -> np.ndarray:
+        residuals = self.residuals(xdata)
+        if self._jacobian is None:
+            self._jacobian = residuals.jacobian()
+        return self._jacobian(np.asarray(params, dtype=np.float64))
+
+
+def curve_fit(
+    backend: Backend,
+    f: Callable,
+    xdata: Any,
+    ydata: Any,
+    p0: PyTree,
+    *,
+    sigma: Any = None,
+    absolute_sigma: bool = False,
+    check_finite: bool | None = None,
+    bounds: Any = (-np.inf, np.inf),
+    method: str | None = None,
+    jac: Any = None,
+    full_output: bool = False,
+    nan_policy: str | None = None,
+    **kwargs: Any,
+) -> tuple:
+    """scipy.optimize.curve_fit over pytrees for any backend (see `pytree_minimize.curve_fit`);
+    options by keyword."""
+    _residuals.check_callable(f, "f", "f(xdata, params)")
+    if p0 is None:
+        raise TypeError(
+            "`p0` is required: a pytree of floating-point initial values, whose structure "
+            "`f(xdata, params)` receives as `params`."
+        )
+    start = _residuals.start(backend, p0, (), entry="curve_fit")
+    lb, ub = _residuals.flat_bounds_pair(bounds, start, p0, backend)
+    if "x_scale" in kwargs:
+        kwargs["x_scale"] = _residuals.flat_x_scale(kwargs["x_scale"], start, p0, backend)
+    model = _FlatModel(backend, f, start, p0, backend.autodiff)
+    with backend.precision(start.layout):
+        scipy_jac = _jacobian(jac, model, start, backend)
+        out = sopt.curve_fit(
+            model.f,
+            xdata,
+            ydata,
+            p0=start.x0_flat,
+            sigma=sigma,
+            absolute_sigma=absolute_sigma,
+            check_finite=check_finite,
+            bounds=(lb, ub),
+            method=method,
+            jac=scipy_jac,
+            full_output=full_output,
+            nan_policy=nan_policy,
+            **kwargs,
+        )
+    popt = start.trees.tree(out[0])
+    return (popt, *out[1:])
+
+
+def _jacobian(jac: Any, model: _FlatModel, start: Start, backend: Backend) -> Any:
+    if jac is None:
+        return model.jac if backend.autodiff else None
+    if isinstance(jac, str):
+        return jac
+    if callable(jac):
+        user_jac, trees = jac, start.trees
+
+        def flat_jac(xdata: Any, *params: float) -> Any:
+            residuals = model.residuals(xdata)
+            matrix = user_jac(xdata, trees.tree(np.asarray(params, dtype=np.float64)))
+            return _residuals.check_flat_matrix(matrix, (residuals.m, residuals.n), name="jac")
+
+        return flat_jac
+    raise TypeError(
+        f"`jac` must be None (autodiff), a callable `jac(xdata, params)` or one of '2-point', "
+        f"'3-point', 'cs'; got {type(jac).__name__}."
+    )
