@@ -114,7 +114,9 @@ def flat_x_scale(x_scale: Any, start_: Start, x0: PyTree, backend: Backend) -> A
                 f"prefix of it); got {x_scale!r}."
             )
         return x_scale
-    flat = broadcast_prefix(x_scale, start_.layout, name="x_scale", fill=1.0, host=backend)
+    flat = broadcast_prefix(
+        x_scale, start_.layout, name="x_scale", fill=1.0, host=backend, like="x0"
+    )
     if not (np.isfinite(flat).all() and (flat > 0).all()):
         raise ValueError(
             "`x_scale` must hold finite positive numbers, one per parameter (or 'jac'); "

@@ -409,6 +409,7 @@ def broadcast_prefix(
             m,
             name=name,
             root=root,
+            subject=subject,
             fill=fill,
             dtype=dtype,
             host=host,
@@ -430,6 +431,9 @@ class _Slot:
 
     def __init__(self, spec: Any) -> None:
         self.spec = spec
+
+    def __repr__(self) -> str:  # optree prints the expected structure with these in it
+        return f"<leaf of shape {self.spec.shape}>"
 
 
 def _prefix_sources(
@@ -474,6 +478,7 @@ def _flat_from_tree(
     *,
     name: str,
     root: str,
+    subject: str,
     fill: float,
     dtype: Any,
     host: HostLeaves,
@@ -493,7 +498,7 @@ def _flat_from_tree(
         except ValueError:
             parts = []
         structure_error = ValueError(
-            f"`{name}` must be {expected}; its structure does not match: {error}"
+            f"`{name}` must be {expected}; its structure does not match {subject}: {error}"
         )
         if not parts:
             raise structure_error from None
