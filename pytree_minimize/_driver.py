@@ -19,7 +19,7 @@ import numpy as np
 import scipy.optimize as sopt
 from scipy.sparse.linalg import LinearOperator
 
-from . import _constraint_emit, _constraints
+from . import _constraint_emit, _constraints, _fixed_variables
 from ._active_bounds import active_bounds
 from ._backend import Backend
 from ._methods import METHOD_NAMES, MethodInfo, check_takes, normalize_method
@@ -451,7 +451,7 @@ def minimize(
         try:
             start = time.perf_counter()
             history.start(start)
-            result = sopt.minimize(
+            result = _fixed_variables.scipy_minimize(info, layout, scipy_bounds)(
                 scipy_fun,
                 x0_flat,
                 method=method if callable(method) else info.name,

@@ -31,6 +31,9 @@ class MethodInfo(NamedTuple):
         drops_fixed_variables: scipy removes variables fixed by the bounds and calls nonlinear
             constraints with the shortened vector.
         drops_fixed_in_linear: ... and linear constraints too (they must become nonlinear).
+        drops_fixed_below_float64: we remove variables fixed by the bounds when a leaf is narrower
+            than float64: scipy keeps them as constraints whose last correction a float32
+            objective cannot resolve (`_fixed_variables`).
         multipliers: where the constraint multipliers come from: "multipliers" (scipy's field of
             that name, our sign), "negated_v" (minus scipy's `v`) or None.
         callback: "intermediate" (`callback(intermediate_result)`) or "legacy" (only
@@ -54,6 +57,7 @@ class MethodInfo(NamedTuple):
     constraint_hessians: bool = False
     drops_fixed_variables: bool = False
     drops_fixed_in_linear: bool = False
+    drops_fixed_below_float64: bool = False
     multipliers: str | None = None
     callback: str = "intermediate"
     legacy_callback_state: bool = False
@@ -101,6 +105,7 @@ _TABLE = (
         constraint_form="object",
         constraint_derivatives=True,
         constraint_hessians=True,
+        drops_fixed_below_float64=True,
         multipliers="negated_v",
         legacy_callback_state=True,
         interior_bounds=True,
