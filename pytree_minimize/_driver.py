@@ -19,7 +19,7 @@ import numpy as np
 import scipy.optimize as sopt
 from scipy.sparse.linalg import LinearOperator
 
-from . import _constraint_emit, _constraints
+from . import _constraint_emit, _constraints, _dropin
 from ._active_bounds import active_bounds
 from ._backend import Backend
 from ._methods import METHOD_NAMES, MethodInfo, check_takes, normalize_method
@@ -38,6 +38,10 @@ from ._tree import (
 )
 
 _FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
+#: scipy's own `minimize`, bound at import: whoever swaps `scipy.optimize.minimize` for this
+#: library's (as the test that runs scipy's own suite through it does) must not make it call
+#: itself.
+_scipy_minimize = sopt.minimize
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,6 +420,16 @@ def minimize(
     check_inputs(fun, callback, options)
     if not isinstance(args, tuple):
         args = (args,)
+    # An `x0` that scipy reads as a 1-D array (a number, a list of numbers, an integer array) is
+    # that array, cast as scipy casts it: `fun` receives it and `res.x` is one (drop-in rule).
+    array = _dropin.scipy_array(x0)
+    if array is not None:
+        x0 = array
+    if _is_scipy_problem(backend, x0, bounds, constraints):
+        return _minimize_as_scipy(
+            backend, fun, x0, args, method, jac, hess, hessp, bounds, constraints, tol,
+            callback, options, progress,
+        )  # fmt: skip
     backend.check_args(x0, args)
     backend.prepare(x0)
     layout = build_layout(x0, describe_leaf=backend.describe_leaf)
@@ -454,7 +468,7 @@ def minimize(
         try:
             start = time.perf_counter()
             history.start(start)
-            result = sopt.minimize(
+            result = _scipy_minimize(
                 scipy_fun,
                 x0_flat,
                 method=method if callable(method) else info.name,
@@ -479,6 +493,93 @@ def minimize(
                 bound_multipliers=result.v[-1] if interior else None,
             )
         return _result(result, trees, history, constraint_list, scipy_constraints, info)
+
+
+def _is_scipy_problem(backend: Backend, x0: Any, bounds: Any, constraints: Any) -> bool:
+    """True where the problem is one scipy takes as it is: a backend without autodiff (NumPy),
+    a 1-D real float array `x0` (the flat vector itself) and bounds and constraints in scipy's
+    own forms. Then scipy gets the user's callables unchanged, so it does exactly what it does
+    for them (lists and sparse matrices as derivatives, complex steps, pickling for `workers`,
+    custom methods, its own errors)."""
+    if backend.autodiff or not isinstance(x0, np.ndarray) or x0.ndim != 1:
+        return False
+    if x0.dtype.kind != "f" or isinstance(bounds, Bounds):
+        return False
+    try:
+        constraint_list = _constraints.as_list(constraints)
+    except TypeError:
+        return True  # scipy's own error for what it cannot read
+    return not any(isinstance(c, _constraints.LinearConstraint) for c in constraint_list)
+
+
+def _minimize_as_scipy(
+    backend: Backend,
+    fun: Callable,
+    x0: np.ndarray,
+    args: tuple,
+    method: Any,
+    jac: Any,
+    hess: Any,
+    hessp: Any,
+    bounds: Any,
+    constraints: Any,
+    tol: Any,
+    callback: Any,
+    options: Any,
+    progress: Any,
+) -> sopt.OptimizeResult:
+    """`scipy.optimize.minimize` itself on a problem it takes as it is (see `_is_scipy_problem`),
+    with this library's `history` and progress bar added through picklable wrappers."""
+    layout = build_layout(x0, describe_leaf=backend.describe_leaf)
+    has_constraints = bool(constraints) if not isinstance(constraints, dict) else True
+    info = normalize_method(method, has_bounds=bounds is not None, has_constraints=has_constraints)
+    recorder = _Recorder()
+    history = History(
+        gradient=info.gradient, bar=make_progress(progress), owns_bar=not hasattr(progress, "update")
+    )
+    objective = _dropin.RecordedObjective(fun, recorder, returns_grad=jac is True)
+    if callable(method):
+        scipy_callback = callback  # a custom method gets scipy's own arguments
+    else:
+        trees = _Trees(layout, [x0], backend)
+        scipy_callback = _callback(callback, info, trees, history, recorder)
+    try:
+        history.start(time.perf_counter())
+        result = _scipy_minimize(
+            objective, x0.copy(), args, method, jac, hess, hessp, bounds, constraints, tol,
+            scipy_callback, options,
+        )  # fmt: skip
+    finally:
+        history.close()
+    result.history = history.as_dict(result.get("nit"))
+    if bounds is not None and not callable(method):
+        _attach_active_bounds(result, bounds, layout, x0, backend, info)
+    return result
+
+
+def _attach_active_bounds(
+    result: sopt.OptimizeResult,
+    bounds: Any,
+    layout: Layout,
+    x0: np.ndarray,
+    backend: Backend,
+    info: MethodInfo,
+) -> None:
+    """`active_bounds` on a result scipy produced itself, as every bounded result has."""
+    try:
+        flat = _scipy_bounds(bounds, layout, x0, backend)
+    except (TypeError, ValueError):
+        return  # a form scipy took and this library does not read: no `active_bounds`
+    if flat is None or not info.bounds:
+        return
+    interior = info.interior_bounds and result.get("v")
+    result.active_bounds = active_bounds(
+        np.asarray(result.x, dtype=np.float64),
+        flat.lb,
+        flat.ub,
+        layout,
+        bound_multipliers=result.v[-1] if interior else None,
+    )
 
 
 def _result(

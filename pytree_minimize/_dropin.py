@@ -1,0 +1,115 @@
+"""scipy's own reading of its inputs, where `minimize` must behave exactly as scipy does.
+
+The drop-in rule: where `scipy.optimize.minimize` accepts an input, do what scipy does. This module
+alone knows which `x0` scipy reads as a 1-D array (a number, a flat list or tuple of numbers, an
+integer array) and how it casts it, and it holds the picklable wrappers that hand a user's own
+callables to scipy unchanged (scipy pickles the objective for `options={'workers': pool.map}`,
+so nothing handed to scipy may be a local closure).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+_NUMBER_KINDS = "biuf"
+
+
+def _is_real_number(value: Any) -> bool:
+    """A Python or NumPy real number (bool and int included, complex not: complex parameters are
+    this project's extension and keep pytree semantics)."""
+    if isinstance(value, bool | int | float):
+        return True
+    return isinstance(value, np.generic | np.ndarray) and (
+        value.ndim == 0 and value.dtype.kind in _NUMBER_KINDS
+    )
+
+
+def scipy_array(x0: Any) -> np.ndarray | None:
+    """`x0` as scipy reads it, where scipy reads it as a 1-D array; None for a pytree.
+
+    scipy runs `np.atleast_1d(np.asarray(x0))` and casts integer dtypes to float64. That array is
+    what `fun` receives and what `res.x` is, so an `x0` of that kind becomes that array here too:
+    a Python or NumPy real number (shape `(1,)`), a plain list or tuple of such numbers (not a
+    namedtuple, and not nested: scipy refuses more than one dimension), and a NumPy array of
+    integer or boolean dtype with at most one dimension. Floating NumPy scalars and 0-d arrays
+    become shape `(1,)` as in scipy; floating arrays of one or more dimensions keep their dtype,
+    as scipy keeps them. Everything else (dicts, ragged or nested sequences, framework tensors,
+    complex values) is a pytree.
+    """
+    if type(x0) in (list, tuple):
+        if not x0 or not all(_is_real_number(v) for v in x0):
+            return None
+    elif isinstance(x0, np.ndarray):
+        if x0.ndim > 1 or x0.dtype.kind not in _NUMBER_KINDS:
+            return None
+        if x0.ndim == 1 and x0.dtype.kind == "f":
+            return None  # already the array scipy would use; kept as the user's leaf
+    elif not _is_real_number(x0):
+        return None
+    array = np.atleast_1d(np.asarray(x0))
+    if array.dtype.kind in "biu":
+        # scipy casts integers to float64; it leaves booleans alone and then fails on them, so
+        # they get the same cast rather than an error from deep inside a method.
+        array = array.astype(np.float64)
+    else:
+        array = array.copy()  # never alias (or later mutate) the caller's array
+    return array
+
+
+class BoundArgs:
+    """`function(x, *args)` as a picklable callable of `x` alone: the user's function reaches
+    scipy unchanged, with whatever it returns (a list, a sparse matrix, a complex value)."""
+
+    __slots__ = ("args", "function")
+
+    def __init__(self, function: Callable, args: tuple) -> None:
+        self.function = function
+        self.args = args
+
+    def __call__(self, x: np.ndarray, *more: Any) -> Any:
+        return self.function(x, *more, *self.args)
+
+
+class RecordedObjective:
+    """The user's objective, remembering real evaluations for `res.history`.
+
+    A module-level class so that scipy can pickle it for `options={'workers': ...}` (a worker
+    process records into its own copy, which is harmless: history is kept from the main
+    process's evaluations and callbacks).
+    """
+
+    __slots__ = ("fun", "recorder", "returns_grad")
+
+    def __init__(self, fun: Callable, recorder: Any, *, returns_grad: bool) -> None:
+        self.fun = fun
+        self.recorder = recorder
+        self.returns_grad = returns_grad
+
+    def __call__(self, x: np.ndarray, *args: Any) -> Any:
+        out = self.fun(x, *args)
+        if not np.iscomplexobj(x):  # complex-step points are not iterates
+            value = out[0] if self.returns_grad else out
+            grad = None
+            if self.returns_grad:
+                grad = np.asarray(out[1])
+                grad = grad if grad.shape == np.shape(x) and grad.dtype.kind == "f" else None
+            try:
+                self.recorder.remember(x, float(np.real(np.asarray(value)).reshape(-1)[0]), grad)
+            except (TypeError, ValueError, IndexError):
+                pass  # a malformed value: scipy reports it
+        return out
+
+
+def warn_ignored_bounds(method: str) -> None:
+    """scipy warns (RuntimeWarning) and ignores `bounds` given to a method that cannot use them."""
+    warnings.warn(
+        f"Method {method} cannot handle bounds. `bounds` are ignored, as scipy ignores them; use "
+        "L-BFGS-B, TNC, SLSQP, trust-constr, Powell, Nelder-Mead, COBYLA or COBYQA to respect "
+        "them.",
+        RuntimeWarning,
+        stacklevel=4,
+    )

@@ -1,0 +1,103 @@
+"""The drop-in rule: where scipy's `minimize` accepts an input, every entry point does what scipy
+does with it (the same casts, warnings and results)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize as sopt
+
+import pytree_minimize
+from pytree_minimize import _dropin
+from pytree_minimize.ports import numpy as numpy_port
+
+
+def _quadratic_np(x):
+    return float(np.sum((np.asarray(x) - 3.0) ** 2))
+
+
+def _quadratic_jax(x):
+    return jnp.sum((x - 3.0) ** 2)
+
+
+@pytest.mark.parametrize(
+    "x0",
+    [[1, 2], (1, 2.5), 0, 2.0, np.int32(4), np.array([1, 2]), np.array(5), [np.float64(1), 2]],
+    ids=["int-list", "tuple", "int", "float", "np-int", "int-array", "0-d", "np-scalars"],
+)
+def test_scipy_array_is_scipys_cast(x0):
+    expected = np.atleast_1d(np.asarray(x0))
+    if expected.dtype.kind in "iu":
+        expected = expected.astype(float)
+    array = _dropin.scipy_array(x0)
+    assert array is not None
+    assert array.dtype == expected.dtype and array.shape == expected.shape
+    np.testing.assert_array_equal(array, expected)
+
+
+@pytest.mark.parametrize(
+    "x0",
+    [{"a": 1.0}, [np.zeros(2), 1.0], [[1.0, 2.0]], np.zeros(3), np.zeros((2, 2)), [], [1j, 2.0]],
+    ids=["dict", "ragged", "nested", "float-array", "2-d", "empty", "complex"],
+)
+def test_pytrees_and_float_arrays_are_left_alone(x0):
+    assert _dropin.scipy_array(x0) is None
+
+
+@pytest.mark.parametrize("method", ["BFGS", "L-BFGS-B", "Nelder-Mead", "SLSQP"])
+@pytest.mark.parametrize("x0", [[1, 1], (0, 4), 7], ids=["list", "tuple", "number"])
+def test_array_like_x0_matches_scipy_in_every_entry_point(method, x0):
+    expected = sopt.minimize(_quadratic_np, x0, method=method)
+    seen = []
+
+    def recording(x):
+        seen.append(x)
+        return _quadratic_np(x)
+
+    for minimize, fun in (
+        (numpy_port.minimize, recording),
+        (pytree_minimize.minimize, _quadratic_jax),
+    ):
+        result = minimize(fun, x0, method=method)
+        assert isinstance(result.x, np.ndarray) and result.x.dtype == np.float64
+        assert result.x.shape == expected.x.shape
+        np.testing.assert_allclose(result.x, expected.x, atol=1e-5)
+    assert all(isinstance(x, np.ndarray) and x.shape == expected.x.shape for x in seen)
+
+
+def test_x0_is_not_mutated_and_res_x_is_new():
+    x0 = np.array([1, 2])
+    result = numpy_port.minimize(_quadratic_np, x0)
+    np.testing.assert_array_equal(x0, [1, 2])
+    assert x0.dtype.kind == "i"
+    np.testing.assert_allclose(result.x, [3.0, 3.0], atol=1e-5)
+
+
+def test_numpy_port_takes_derivatives_as_scipy_does():
+    # A gradient as a list, a sparse Hessian: exactly what scipy returns for them.
+    import scipy.sparse
+
+    def jac(x):
+        return list(sopt.rosen_der(x))
+
+    def hess(x):
+        return scipy.sparse.csr_matrix(sopt.rosen_hess(x))
+
+    expected = sopt.minimize(sopt.rosen, [1.3, 0.7], jac=jac, hess=hess, method="Newton-CG")
+    result = numpy_port.minimize(sopt.rosen, [1.3, 0.7], jac=jac, hess=hess, method="Newton-CG")
+    np.testing.assert_array_equal(result.x, expected.x)
+    assert result.nit == expected.nit
+
+
+def test_numpy_port_objective_pickles_for_worker_pools():
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        expected = sopt.minimize(sopt.rosen, [1.3, 0.7], method="L-BFGS-B")
+        result = numpy_port.minimize(
+            sopt.rosen, [1.3, 0.7], method="L-BFGS-B", options={"workers": pool.map}
+        )
+    np.testing.assert_allclose(result.x, expected.x, rtol=1e-6)
+    pickle.dumps(_dropin.RecordedObjective(sopt.rosen, object(), returns_grad=False))
