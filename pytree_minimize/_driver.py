@@ -22,7 +22,7 @@ from scipy.sparse.linalg import LinearOperator
 from . import _constraint_emit, _constraints, _dropin
 from ._active_bounds import active_bounds
 from ._backend import Backend
-from ._methods import METHOD_NAMES, MethodInfo, check_takes, normalize_method
+from ._methods import METHOD_NAMES, MethodInfo, normalize_method
 
 __all__ = ["METHOD_NAMES", "MethodInfo", "minimize", "normalize_method"]
 from ._progress import History, make_progress
@@ -63,16 +63,6 @@ def check_inputs(fun: Any, callback: Any, options: Any) -> None:
         raise TypeError(
             f"`options` must be a dict of method options; got {type(options).__name__}, for "
             "example `options={'maxiter': 100}`."
-        )
-
-
-def _check_finite(layout: Layout, x0_flat: np.ndarray) -> None:
-    bad = np.flatnonzero(~np.isfinite(x0_flat))
-    if bad.size:
-        path, index = locate(layout, int(bad[0]))
-        raise ValueError(
-            f"`x0` must be finite; `{path}` holds {x0_flat[bad[0]]} at element {index}. "
-            "Start from finite values."
         )
 
 
@@ -435,7 +425,7 @@ def minimize(
     layout = build_layout(x0, describe_leaf=backend.describe_leaf)
     x0_leaves, _ = flatten(x0)
     x0_flat = layout.ravel([backend.to_numpy(leaf) for leaf in x0_leaves])
-    _check_finite(layout, x0_flat)
+    # A non-finite x0 is not checked: scipy starts from it (and its methods report what follows).
 
     constraint_list = _constraints.as_list(constraints)
     info = normalize_method(
@@ -444,7 +434,15 @@ def minimize(
     if bounds is not None:
         backend.prepare(bounds)
     scipy_bounds = _scipy_bounds(bounds, layout, x0, backend)
-    check_takes(info, bounds=scipy_bounds is not None, constraints=bool(constraint_list))
+    if scipy_bounds is not None and not info.bounds:
+        # scipy warns and runs without them; so does this driver (its warning names the methods
+        # that take bounds).
+        _dropin.warn_ignored_bounds(info.name)
+        scipy_bounds = None
+    if constraint_list and not info.constraints:
+        # The same for constraints given to a method without them.
+        _dropin.warn_ignored_constraints(info.name)
+        constraint_list = []
 
     trees = _Trees(layout, x0_leaves, backend)
     recorder = _Recorder()

@@ -104,6 +104,16 @@ class RecordedObjective:
         return out
 
 
+def warn_ignored_constraints(method: str) -> None:
+    """scipy warns (RuntimeWarning) and ignores `constraints` given to a method without them."""
+    warnings.warn(
+        f"Method {method} cannot handle constraints. `constraints` are ignored, as scipy ignores "
+        "them; use SLSQP, trust-constr, COBYLA or COBYQA to respect them.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
 def warn_ignored_bounds(method: str) -> None:
     """scipy warns (RuntimeWarning) and ignores `bounds` given to a method that cannot use them."""
     warnings.warn(

@@ -101,3 +101,36 @@ def test_numpy_port_objective_pickles_for_worker_pools():
         )
     np.testing.assert_allclose(result.x, expected.x, rtol=1e-6)
     pickle.dumps(_dropin.RecordedObjective(sopt.rosen, object(), returns_grad=False))
+
+
+def _pytree_quadratic(p):
+    return jnp.sum((p["a"] - 3.0) ** 2) + (p["b"] - 1.0) ** 2
+
+
+def test_bounds_for_a_method_without_bounds_warn_and_are_ignored_as_in_scipy():
+    with pytest.warns(RuntimeWarning, match="cannot handle bounds"):
+        expected = sopt.minimize(_quadratic_np, [0.0, 0.0], method="BFGS", bounds=[(0, 1)] * 2)
+    with pytest.warns(RuntimeWarning, match="BFGS cannot handle bounds"):
+        result = pytree_minimize.minimize(
+            _pytree_quadratic,
+            {"a": np.zeros(1), "b": 0.0},
+            method="BFGS",
+            bounds=pytree_minimize.Bounds(0.0, 0.5),
+        )
+    np.testing.assert_allclose(expected.x, [3.0, 3.0], atol=1e-5)  # scipy ignored them
+    np.testing.assert_allclose(result.x["a"], [3.0], atol=1e-5)
+    np.testing.assert_allclose(result.x["b"], 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["Nelder-Mead", "BFGS"])
+def test_non_finite_x0_starts_as_in_scipy(method):
+    start = [np.nan, 1.0]
+    expected = sopt.minimize(_quadratic_np, start, method=method, options={"maxiter": 3})
+    result = pytree_minimize.minimize(
+        lambda p: jnp.sum((p["a"] - 3.0) ** 2),
+        {"a": np.array(start)},
+        method=method,
+        options={"maxiter": 3},
+    )
+    np.testing.assert_array_equal(np.isnan(result.x["a"]), np.isnan(expected.x))
+    assert result.success == expected.success
