@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import scipy.optimize as sopt
+import scipy.sparse
 from scipy.sparse.linalg import LinearOperator
 
 from . import _constraint_emit, _constraints, _dropin
@@ -119,7 +120,18 @@ class _Trees:
         self.backend = backend
 
     def tree(self, flat: np.ndarray, *, gradient: bool = False) -> PyTree:
-        arrays = self.layout.unravel(np.asarray(flat, dtype=np.float64))
+        if np.iscomplexobj(flat):
+            # A complex-step point (`hess='cs'` differentiating a user `jac`): the step must reach
+            # the user's function, so real leaves become complex instead of losing it to a cast.
+            arrays = _dropin.complex_step_leaves(self.layout, flat)
+            return self.layout.unflatten(
+                [
+                    a if _dropin.is_host_scalar(like) else self.backend.restore_leaf(a, like)
+                    for a, like in zip(arrays, self.x0_leaves, strict=True)
+                ]
+            )
+        else:
+            arrays = self.layout.unravel(np.asarray(flat, dtype=np.float64))
         if gradient and self.backend.conjugate_gradients:
             arrays = [np.conj(a) if a.dtype.kind == "c" else a for a in arrays]
         leaves = [
@@ -129,6 +141,15 @@ class _Trees:
         return self.layout.unflatten(leaves)
 
     def flat(self, tree: PyTree, *, name: str, gradient: bool = False) -> np.ndarray:
+        if _dropin.is_flat_vector(self.layout):
+            # x0 is one 1-D array: take the derivative in any form scipy takes (a list, a scalar
+            # for a one-element x0), as scipy would.
+            own = self.backend.describe_leaf(tree) is not None
+            vector = _dropin.flat_gradient(
+                self.backend.to_numpy(tree) if own else tree, self.layout.n
+            )
+            if vector is not None:
+                return vector
         leaves = self.layout.leaves_like_x(tree, name=name)
         conjugate = gradient and self.backend.conjugate_gradients
         arrays = [
@@ -137,6 +158,11 @@ class _Trees:
                 self.layout.leaves, map(self.backend.to_numpy, leaves), strict=True
             )
         ]
+        if any(
+            np.iscomplexobj(array) and spec.dtype.kind != "c"
+            for spec, array in zip(self.layout.leaves, arrays, strict=True)
+        ):
+            return _dropin.complex_step_ravel(self.layout, arrays)  # keep the complex step
         return self.layout.ravel(arrays)
 
 
@@ -297,8 +323,8 @@ def _hessians(
 
         def flat_hess(x: np.ndarray) -> Any:
             matrix = user_hess(trees.tree(x), *args)
-            if isinstance(matrix, LinearOperator):
-                return matrix
+            if isinstance(matrix, LinearOperator) or scipy.sparse.issparse(matrix):
+                return matrix  # scipy takes both as they are
             matrix = np.asarray(matrix, dtype=np.float64)
             if matrix.shape != (layout.n, layout.n):
                 raise ValueError(
@@ -533,7 +559,9 @@ def _minimize_as_scipy(
     info = normalize_method(method, has_bounds=bounds is not None, has_constraints=has_constraints)
     recorder = _Recorder()
     history = History(
-        gradient=info.gradient, bar=make_progress(progress), owns_bar=not hasattr(progress, "update")
+        gradient=info.gradient,
+        bar=make_progress(progress),
+        owns_bar=not hasattr(progress, "update"),
     )
     objective = _dropin.RecordedObjective(fun, recorder, returns_grad=jac is True)
     if callable(method):

@@ -123,3 +123,75 @@ def warn_ignored_bounds(method: str) -> None:
         RuntimeWarning,
         stacklevel=4,
     )
+
+
+def is_flat_vector(layout: Any) -> bool:
+    """True where `x0` is one real 1-D array: the flat vector itself, so a derivative may come
+    back in any form scipy takes for it (a list, a scalar for one element, nested lists)."""
+    if not layout.is_single_array:
+        return False
+    spec = layout.leaves[0]
+    return len(spec.shape) == 1 and spec.dtype.kind == "f"
+
+
+def flat_gradient(out: Any, n: int) -> np.ndarray | None:
+    """A gradient as scipy reads it (`np.atleast_1d` of what `jac` returned: a list, a scalar
+    for one element), or None where it is not an n-vector. Complex values (the complex step of
+    `hess='cs'`) stay complex."""
+    try:
+        array = np.atleast_1d(np.asarray(out))
+    except (TypeError, ValueError):
+        return None
+    if array.shape != (n,) or array.dtype.kind not in "biufc":
+        return None
+    return array if array.dtype.kind in "fc" else array.astype(np.float64)
+
+
+def flat_matrix(out: Any, m: int, n: int) -> np.ndarray | None:
+    """An (m, n) matrix given as scipy takes it (nested lists, or one row as a flat list), or
+    None where it is not one."""
+    if not isinstance(out, list | tuple):
+        return None
+    try:
+        array = np.asarray(out, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if array.shape == (m, n):
+        return array
+    if array.size == m * n and array.ndim <= 2 and (m == 1 or n == 1):
+        return array.reshape(m, n)
+    return None
+
+
+def complex_step_leaves(layout: Any, flat: np.ndarray) -> list[np.ndarray]:
+    """The leaves at a complex-step point of scipy's `'cs'` differences: real leaves promoted to
+    complex so that the imaginary step reaches the user's function (a cast to the leaf's real
+    dtype would drop it and make the derivative zero)."""
+    leaves = []
+    for spec in layout.leaves:
+        segment = flat[spec.offset : spec.offset + spec.width]
+        if spec.dtype.kind == "c":
+            segment = segment[: spec.size].real + 1j * segment[spec.size :].real
+        dtype = np.result_type(spec.dtype, np.complex64)
+        leaves.append(np.asarray(segment, dtype=dtype).reshape(spec.shape))
+    return leaves
+
+
+def complex_step_ravel(layout: Any, arrays: list[np.ndarray]) -> np.ndarray:
+    """The flat vector of a derivative evaluated at a complex-step point, kept complex for real
+    leaves (scipy reads the derivative off the imaginary part)."""
+    flat = np.empty(layout.n, dtype=np.complex128)
+    for spec, array in zip(layout.leaves, arrays, strict=True):
+        array = np.asarray(array)
+        if spec.dtype.kind == "c":
+            flat[spec.offset : spec.offset + spec.size] = array.real.ravel()
+            flat[spec.offset + spec.size : spec.offset + spec.width] = array.imag.ravel()
+        else:
+            flat[spec.offset : spec.offset + spec.width] = array.ravel()
+    return flat
+
+
+def is_host_scalar(leaf: Any) -> bool:
+    """A Python or NumPy scalar leaf, which a complex-step point passes on as a 0-d complex array
+    (its own type would drop the step)."""
+    return isinstance(leaf, bool | int | float | complex | np.generic)

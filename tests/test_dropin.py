@@ -134,3 +134,82 @@ def test_non_finite_x0_starts_as_in_scipy(method):
     )
     np.testing.assert_array_equal(np.isnan(result.x["a"]), np.isnan(expected.x))
     assert result.success == expected.success
+
+
+def _rosen_jax(x):
+    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def test_core_takes_user_derivatives_in_scipys_forms():
+    import scipy.sparse
+
+    x0 = [1.3, 0.7, 0.8]
+    expected = sopt.minimize(
+        sopt.rosen,
+        x0,
+        method="Newton-CG",
+        jac=lambda x: list(sopt.rosen_der(x)),
+        hess=lambda x: scipy.sparse.csr_matrix(sopt.rosen_hess(x)),
+    )
+    result = pytree_minimize.minimize(
+        _rosen_jax,
+        x0,
+        method="Newton-CG",
+        jac=lambda x: list(sopt.rosen_der(x)),
+        hess=lambda x: scipy.sparse.csr_matrix(sopt.rosen_hess(x)),
+    )
+    np.testing.assert_allclose(result.x, expected.x, rtol=1e-10)
+    # A scalar derivative for a one-element x0, and a constraint Jacobian as nested lists.
+    one = pytree_minimize.minimize(
+        lambda x: jnp.sum((x - 2.0) ** 2), 0, jac=lambda x: 2 * (x[0] - 2)
+    )
+    np.testing.assert_allclose(one.x, [2.0], atol=1e-6)
+    constraint = {"type": "eq", "fun": lambda x: x[0] + x[1] - 1.0, "jac": lambda x: [[1.0, 1.0]]}
+    expected = sopt.minimize(
+        lambda x: x[0] ** 2 + 2 * x[1] ** 2,
+        [0, 0],
+        method="SLSQP",
+        constraints={**constraint, "fun": lambda x: x[0] + x[1] - 1.0},
+    )
+    result = pytree_minimize.minimize(
+        lambda x: x[0] ** 2 + 2 * x[1] ** 2, [0, 0], method="SLSQP", constraints=constraint
+    )
+    np.testing.assert_allclose(result.x, expected.x, atol=1e-8)
+    np.testing.assert_allclose(result.x, [2 / 3, 1 / 3], atol=1e-3)
+
+
+@pytest.mark.parametrize("method", ["Newton-CG", "trust-ncg", "trust-constr"])
+@pytest.mark.parametrize("port", ["core", "numpy"])
+def test_complex_step_hessian_reaches_the_users_jac(method, port):
+    # hess='cs' differentiates the user's `jac` by complex steps; a cast to float would zero the
+    # Hessian and stop at x0. The optimum is the flat problem's, as scipy finds it.
+    def jac(p):
+        a, b = p["a"], p["b"]
+        return {"a": 2.0 * (a - 3.0) + 0.5 * a**3, "b": 2.0 * (b + 1.0)}
+
+    def fun(p):
+        a, b = p["a"], p["b"]
+        value = np.sum((a - 3.0) ** 2) + 0.125 * np.sum(a**4) + (b + 1.0) ** 2
+        return value if port == "numpy" else jnp.asarray(value)
+
+    def flat_fun(x):
+        return fun({"a": x[:2], "b": x[2]})
+
+    def flat_jac(x):
+        g = jac({"a": x[:2], "b": x[2]})
+        return np.concatenate([g["a"], [g["b"]]])
+
+    expected = sopt.minimize(flat_fun, np.zeros(3), jac=flat_jac, hess="cs", method=method)
+    minimize = numpy_port.minimize if port == "numpy" else pytree_minimize.minimize
+    x0 = {"a": np.zeros(2), "b": 0.0}
+    result = minimize(
+        fun if port == "numpy" else _jax_version, x0, jac=jac, hess="cs", method=method
+    )
+    assert result.nit > 1
+    np.testing.assert_allclose(result.x["a"], expected.x[:2], atol=1e-4)
+    np.testing.assert_allclose(result.x["b"], expected.x[2], atol=1e-4)
+
+
+def _jax_version(p):
+    a, b = p["a"], p["b"]
+    return jnp.sum((a - 3.0) ** 2) + 0.125 * jnp.sum(a**4) + (b + 1.0) ** 2

@@ -74,9 +74,11 @@ def to_numpy(leaf: Any) -> np.ndarray:
 
 def restore_leaf(array: np.ndarray, like: Any) -> Any:
     if isinstance(like, torch.Tensor):
-        return torch.from_numpy(np.ascontiguousarray(array)).to(
-            device=like.device, dtype=like.dtype
-        )
+        dtype = like.dtype
+        if array.dtype.kind == "c" and not like.is_complex():
+            # A complex-step point of scipy's 'cs' differences: the step must survive.
+            dtype = _COMPLEX_OF_REAL.get(dtype, torch.complex128)
+        return torch.from_numpy(np.ascontiguousarray(array)).to(device=like.device, dtype=dtype)
     if isinstance(like, np.ndarray):
         return array
     if isinstance(like, np.generic):
