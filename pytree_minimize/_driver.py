@@ -489,6 +489,13 @@ def minimize(
             bar=make_progress(progress),
             owns_bar=not hasattr(progress, "update"),
         )
+        method_bounds, method_constraints = scipy_bounds, scipy_constraints
+        method_callback = _callback(callback, info, trees, history, recorder)
+        if callable(method) and isinstance(x0, np.ndarray) and _dropin.is_flat_vector(layout):
+            # A custom method gets scipy's own arguments: for the flat vector itself these are
+            # the user's bounds, constraints and callback, unaltered (scipy passes them before
+            # standardising them).
+            method_bounds, method_constraints, method_callback = bounds, constraints, callback
         try:
             start = time.perf_counter()
             history.start(start)
@@ -499,10 +506,10 @@ def minimize(
                 jac=scipy_jac,
                 hess=scipy_hess,
                 hessp=scipy_hessp,
-                bounds=scipy_bounds,
-                constraints=scipy_constraints,
+                bounds=method_bounds,
+                constraints=method_constraints,
                 tol=tol,
-                callback=_callback(callback, info, trees, history, recorder),
+                callback=method_callback,
                 options=options,
             )
         finally:

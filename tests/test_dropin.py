@@ -213,3 +213,47 @@ def test_complex_step_hessian_reaches_the_users_jac(method, port):
 def _jax_version(p):
     a, b = p["a"], p["b"]
     return jnp.sum((a - 3.0) ** 2) + 0.125 * jnp.sum(a**4) + (b + 1.0) ** 2
+
+
+@pytest.mark.parametrize("port", ["core", "numpy"])
+def test_custom_method_gets_scipys_own_arguments(port):
+    seen = {}
+
+    def custom(fun, x0, args=(), jac=None, bounds=None, constraints=(), callback=None, **options):
+        seen.update(bounds=bounds, constraints=constraints, callback=callback, options=options)
+        callback(np.asarray(x0))
+        return sopt.OptimizeResult(x=x0, fun=fun(x0, *args), success=True, nit=1)
+
+    bounds = [(0, 1), (None, 2)]
+    constraints = {"type": "ineq", "fun": lambda x: x[0]}
+
+    def report(xk):
+        seen["xk"] = xk
+
+    minimize, fun = (
+        (numpy_port.minimize, _quadratic_np)
+        if port == "numpy"
+        else (pytree_minimize.minimize, _quadratic_jax)
+    )
+    result = minimize(
+        fun,
+        [1, 2],
+        method=custom,
+        bounds=bounds,
+        constraints=constraints,
+        callback=report,
+        options={"stepsize": 0.5},
+    )
+    expected = sopt.minimize(
+        _quadratic_np,
+        [1, 2],
+        method=custom,
+        bounds=bounds,
+        constraints=constraints,
+        callback=report,
+        options={"stepsize": 0.5},
+    )
+    assert seen["bounds"] is bounds and seen["constraints"] is constraints
+    assert seen["callback"] is report and seen["options"]["stepsize"] == 0.5
+    np.testing.assert_array_equal(seen["xk"], [1.0, 2.0])
+    np.testing.assert_allclose(result.fun, expected.fun)
