@@ -340,6 +340,31 @@ def _hessians(
     )
 
 
+def _user_gradient_hessians(
+    backend: Backend, info: MethodInfo, fun: Callable, layout: Layout, args: tuple
+) -> tuple[Any, Any]:
+    """scipy's `(hess, hessp)` for a second-order method with `jac=True`: `fun` returns
+    `(value, gradient)`, so autodiff of `fun` itself would differentiate a pair. The second
+    derivatives come from forward-mode differentiation of the user's own gradient where the
+    backend offers it (exact), else from scipy's finite differences of that gradient."""
+    forward = getattr(backend, "user_gradient_derivative", None)
+    if forward is not None:
+        if info.hessian == "dense":
+            return forward(fun, layout, args, dense=True), None
+        return None, forward(fun, layout, args, dense=False)
+    if not info.needs_hess:
+        # scipy's own default: Newton-CG differences the gradient, trust-constr updates BFGS.
+        return None, None
+    if info.hessian == "dense":
+        # dogleg and trust-exact take only a callable Hessian: scipy's differences, made here.
+        # The step suits the least precise leaf: a float32 gradient differenced with float64's
+        # step is noise.
+        eps = max(np.finfo(spec.dtype).eps for spec in layout.leaves)
+        value_and_grad = backend.value_and_user_grad(fun, layout, args)
+        return _dropin.GradientDifferences(value_and_grad, float(np.sqrt(eps))), None
+    return "2-point", None
+
+
 # ---------------------------------------------------------------------------------------------
 # Callbacks.
 
@@ -474,7 +499,12 @@ def minimize(
     recorder = _Recorder()
     with backend.precision(layout):
         scipy_fun, scipy_jac = _objective(backend, info, fun, jac, layout, args, trees, recorder)
-        scipy_hess, scipy_hessp = _hessians(backend, info, fun, hess, hessp, layout, args, trees)
+        if jac is True and hess is None and hessp is None and info.hessian:
+            scipy_hess, scipy_hessp = _user_gradient_hessians(backend, info, fun, layout, args)
+        else:
+            scipy_hess, scipy_hessp = _hessians(
+                backend, info, fun, hess, hessp, layout, args, trees
+            )
         scipy_constraints = _constraint_emit.to_scipy(
             [_constraints.parse(c, i) for i, c in enumerate(constraint_list)],
             info,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy.optimize._numdiff import approx_derivative
 
 _NUMBER_KINDS = "biuf"
 
@@ -195,3 +196,26 @@ def is_host_scalar(leaf: Any) -> bool:
     """A Python or NumPy scalar leaf, which a complex-step point passes on as a 0-d complex array
     (its own type would drop the step)."""
     return isinstance(leaf, bool | int | float | complex | np.generic)
+
+
+class GradientDifferences:
+    """The dense Hessian as scipy's forward differences of a gradient (what scipy computes for
+    `hess='2-point'`), for methods that take only a callable Hessian (dogleg, trust-exact).
+    `value_and_grad(x)` returns `(value, gradient)` over the flat vector."""
+
+    __slots__ = ("rel_step", "value_and_grad")
+
+    def __init__(self, value_and_grad: Callable, rel_step: float) -> None:
+        self.value_and_grad = value_and_grad
+        self.rel_step = rel_step
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        def gradient(y: np.ndarray) -> np.ndarray:
+            return np.asarray(self.value_and_grad(y)[1], dtype=np.float64)
+
+        x = np.asarray(x, dtype=np.float64)
+        # scipy's step rule, `rel_step * max(1, |x|)` signed like x, with the relative step of the
+        # least precise leaf (scipy's own `rel_step` would scale by |x| alone, zero at x = 0).
+        step = self.rel_step * np.where(x >= 0, 1.0, -1.0) * np.maximum(1.0, np.abs(x))
+        hessian = np.atleast_2d(approx_derivative(gradient, x, method="2-point", abs_step=step))
+        return 0.5 * (hessian + hessian.T)  # symmetric, as the methods expect

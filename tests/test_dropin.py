@@ -257,3 +257,42 @@ def test_custom_method_gets_scipys_own_arguments(port):
     assert seen["callback"] is report and seen["options"]["stepsize"] == 0.5
     np.testing.assert_array_equal(seen["xk"], [1.0, 2.0])
     np.testing.assert_allclose(result.fun, expected.fun)
+
+
+def test_torch_zero_d_tensors_keep_their_shape():
+    torch = pytest.importorskip("torch")
+    from pytree_minimize.ports.torch import minimize
+
+    shapes = []
+    x0 = {"a": torch.tensor(0.0, dtype=torch.float64), "b": torch.zeros(2, dtype=torch.float64)}
+    result = minimize(
+        lambda p: (p["a"] - 1) ** 2 + ((p["b"] - 2) ** 2).sum(),
+        x0,
+        callback=lambda xk: shapes.append(tuple(xk["a"].shape)),
+    )
+    assert tuple(result.x["a"].shape) == () and tuple(result.jac["a"].shape) == ()
+    assert shapes and set(shapes) == {()}
+    assert result.x["a"].item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_jax_second_order_with_jac_true_is_exact():
+    # The Hessian from forward mode through the user's gradient: Newton's method ends a
+    # quadratic in one step, as scipy does given the exact Hessian.
+    import jax
+
+    a = np.array([[3.0, 1.0], [1.0, 2.0]])
+
+    def fun(x):
+        return jax.value_and_grad(lambda y: 0.5 * y @ (a @ y) - y[0])(x)
+
+    for method in ("trust-exact", "Newton-CG", "trust-krylov"):
+        expected = sopt.minimize(
+            lambda x: (0.5 * x @ a @ x - x[0], a @ x - [1.0, 0.0]),
+            [1.0, 1.0],
+            jac=True,
+            hess=lambda x: a,
+            method=method,
+        )
+        result = pytree_minimize.minimize(fun, [1.0, 1.0], jac=True, method=method)
+        np.testing.assert_allclose(result.x, np.linalg.solve(a, [1.0, 0.0]), atol=1e-8)
+        assert result.nit == expected.nit

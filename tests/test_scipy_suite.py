@@ -69,7 +69,9 @@ def run_suite(swaps: tuple[str, ...]) -> dict[str, dict[str, list]]:
         results = {}
         for swap, path in outs.items():
             if not path.exists():
-                raise RuntimeError(f"the {swap} run of scipy's suite wrote no outcomes:\n{logs[swap]}")
+                raise RuntimeError(
+                    f"the {swap} run of scipy's suite wrote no outcomes:\n{logs[swap]}"
+                )
             results[swap] = json.loads(path.read_text())
         return results
 
