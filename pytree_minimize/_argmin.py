@@ -31,6 +31,7 @@ import optree
 
 from . import _constraints, _driver
 from ._cache import CACHE
+from ._dropin import is_wide_int
 from ._implicit import differentiable
 from ._jax_backend import JaxBackend, describe_shape, register_jax_nodes, scalar_output, unravel
 from ._linear_constraint import LinearConstraint
@@ -71,6 +72,8 @@ class Solution(NamedTuple):
 
 
 def _is_array(leaf: Any) -> bool:
+    if is_wide_int(leaf):
+        return False  # static: a traced int32/int64 would overflow
     return isinstance(leaf, jax.Array | np.ndarray | np.generic | float | int | complex | bool)
 
 

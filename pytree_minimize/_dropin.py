@@ -219,3 +219,13 @@ class GradientDifferences:
         step = self.rel_step * np.where(x >= 0, 1.0, -1.0) * np.maximum(1.0, np.abs(x))
         hessian = np.atleast_2d(approx_derivative(gradient, x, method="2-point", abs_step=step))
         return 0.5 * (hessian + hessian.T)  # symmetric, as the methods expect
+
+
+_INT32 = np.iinfo(np.int32)
+
+
+def is_wide_int(value: Any) -> bool:
+    """A Python int that a traced argument could not hold (outside int32, JAX's default integer;
+    beyond int64 no dtype holds it). Such an argument stays a static Python object, as scipy
+    passes it: it is never converted, so it never overflows (a new value recompiles)."""
+    return type(value) is int and not (_INT32.min <= value <= _INT32.max)

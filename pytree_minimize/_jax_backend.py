@@ -19,6 +19,7 @@ import optree
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ._cache import CACHE
+from ._dropin import is_wide_int
 from ._hints import describe_returned
 from ._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 
@@ -230,7 +231,9 @@ def scalar_output(value: Any, *, complex_ok: bool = False) -> jax.Array:
 def _split_args(args: tuple) -> tuple[list[Any], Any, tuple[Any, ...], list[bool]]:
     """Split `args` into traced leaves (arrays and numbers) and static leaves (the rest)."""
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    dynamic_mask = [isinstance(leaf, _DYNAMIC_ARG_TYPES) for leaf in leaves]
+    dynamic_mask = [
+        isinstance(leaf, _DYNAMIC_ARG_TYPES) and not is_wide_int(leaf) for leaf in leaves
+    ]
     dynamic = [leaf for leaf, d in zip(leaves, dynamic_mask) if d]
     static = tuple(leaf for leaf, d in zip(leaves, dynamic_mask) if not d)
     return dynamic, treedef, static, dynamic_mask

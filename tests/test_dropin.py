@@ -296,3 +296,15 @@ def test_jax_second_order_with_jac_true_is_exact():
         result = pytree_minimize.minimize(fun, [1.0, 1.0], jac=True, method=method)
         np.testing.assert_allclose(result.x, np.linalg.solve(a, [1.0, 0.0]), atol=1e-8)
         assert result.nit == expected.nit
+
+
+@pytest.mark.parametrize("big", [2**40, 2**70, -(2**65)])
+def test_python_ints_in_args_never_overflow(big):
+    # scipy passes args unchanged; a traced int32/int64 would overflow.
+    def fun(x, n):
+        return jnp.sum((x["x"] - (n % 7)) ** 2)
+
+    result = pytree_minimize.minimize(fun, {"x": np.zeros(2)}, args=(big,))
+    np.testing.assert_allclose(result.x["x"], big % 7, atol=1e-5)
+    solution = pytree_minimize.argmin(fun, {"x": np.zeros(2)}, args=(big,))
+    np.testing.assert_allclose(solution.x["x"], big % 7, atol=1e-5)
