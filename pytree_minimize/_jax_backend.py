@@ -9,6 +9,7 @@ args), so a second `minimize` call with new values of `args` reuses the trace.
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -295,7 +296,10 @@ class JaxBackend:
 
             def flat_fun(*inputs: Any) -> Any:
                 *arrays, dynamic_args = inputs
-                return body(*arrays, _merge_args(dynamic_args, treedef, static, mask))
+                try:
+                    return body(*arrays, _merge_args(dynamic_args, treedef, static, mask))
+                except _TRACING_ERRORS as error:
+                    raise _not_traceable(error, kind) from error
 
             if placement is None:
                 return jax.jit(flat_fun)
@@ -485,6 +489,37 @@ class JaxBackend:
 
         compiled, dynamic = self._compile("batched_value", fun, layout, args, make)
         return lambda xs: np.asarray(compiled(xs, dynamic), dtype=np.float64)
+
+
+#: What JAX raises when a function it traces treats a traced array as a concrete value (NumPy
+#: calls, `float(x)`, Python `if` on an array).
+_TRACING_ERRORS = (
+    jax.errors.TracerArrayConversionError,
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+def _not_traceable(error: Exception, kind: str) -> TypeError:
+    """The error for a user function that is not JAX code: what it must be, the operation JAX
+    stopped at (the user's line where the traceback shows it, and JAX's own first line), and
+    the port that runs NumPy code."""
+    name = "a constraint function" if kind.startswith("constraint") else "`fun`"
+    reported = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    where = ""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = frame.filename.replace("\\", "/")
+        if not any(part in path for part in ("/jax/", "/jaxlib/", "/numpy/", "/pytree_minimize/")):
+            where = f" The offending operation is at {frame.filename}:{frame.lineno}: `{frame.line}`."
+            break
+    return TypeError(
+        f"{name} must be JAX code: `pytree_minimize.minimize` compiles it with `jax.jit`, and "
+        f"JAX could not trace it ({type(error).__name__}: {reported}).{where} Write it with "
+        "`jax.numpy` in place of `numpy` and without Python `if`/`float()` on arrays, or run "
+        "NumPy code with `pytree_minimize.ports.numpy.minimize` (user gradients or finite "
+        "differences)."
+    )
 
 
 def _flat_spec(layout: Layout) -> jax.ShapeDtypeStruct:

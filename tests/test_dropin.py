@@ -308,3 +308,25 @@ def test_python_ints_in_args_never_overflow(big):
     np.testing.assert_allclose(result.x["x"], big % 7, atol=1e-5)
     solution = pytree_minimize.argmin(fun, {"x": np.zeros(2)}, args=(big,))
     np.testing.assert_allclose(solution.x["x"], big % 7, atol=1e-5)
+
+
+def _numpy_objective(x):
+    return np.sum(np.asarray(x["a"]) ** 2)
+
+
+def _branching_objective(x):
+    return x["a"][0] ** 2 if x["a"][0] > 0 else -x["a"][0]
+
+
+@pytest.mark.parametrize(
+    "fun,operation",
+    [(_numpy_objective, "np.asarray"), (_branching_objective, "if x")],
+    ids=["numpy-call", "python-if"],
+)
+def test_core_names_the_fix_for_a_non_jax_objective(fun, operation):
+    with pytest.raises(TypeError) as info:
+        pytree_minimize.minimize(fun, {"a": np.ones(2)})
+    message = str(info.value)
+    assert "`fun` must be JAX code" in message
+    assert operation in message and "test_dropin.py" in message
+    assert "pytree_minimize.ports.numpy" in message
