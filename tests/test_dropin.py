@@ -330,3 +330,11 @@ def test_core_names_the_fix_for_a_non_jax_objective(fun, operation):
     assert "`fun` must be JAX code" in message
     assert operation in message and "test_dropin.py" in message
     assert "pytree_minimize.ports.numpy" in message
+
+
+@pytest.mark.parametrize("x0", [[1, 2], [1.0, 2.0], 3], ids=["int-list", "list", "number"])
+def test_argmin_reads_array_like_x0_as_scipy_does(x0):
+    expected = sopt.minimize(_quadratic_np, x0)
+    solution = pytree_minimize.argmin(_quadratic_jax, x0)
+    assert solution.x.shape == expected.x.shape
+    np.testing.assert_allclose(solution.x, expected.x, atol=1e-4)
