@@ -35,7 +35,6 @@ from ._tree import (
     check_bound_order,
     flat_bounds,
     flatten,
-    locate,
 )
 
 _FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
@@ -520,7 +519,7 @@ def minimize(
             owns_bar=not hasattr(progress, "update"),
         )
         method_bounds, method_constraints = scipy_bounds, scipy_constraints
-        method_callback = _callback(callback, info, trees, history, recorder)
+        method_callback: Callable | None = _callback(callback, info, trees, history, recorder)
         if callable(method) and isinstance(x0, np.ndarray) and _dropin.is_flat_vector(layout):
             # A custom method gets scipy's own arguments: for the flat vector itself these are
             # the user's bounds, constraints and callback, unaltered (scipy passes them before

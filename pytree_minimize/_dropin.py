@@ -9,6 +9,7 @@ so nothing handed to scipy may be a local closure).
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -93,16 +94,16 @@ class RecordedObjective:
     def __call__(self, x: np.ndarray, *args: Any) -> Any:
         out = self.fun(x, *args)
         if not np.iscomplexobj(x):  # complex-step points are not iterates
-            value = out[0] if self.returns_grad else out
-            grad = None
-            if self.returns_grad:
-                grad = np.asarray(out[1])
-                grad = grad if grad.shape == np.shape(x) and grad.dtype.kind == "f" else None
-            try:
-                self.recorder.remember(x, float(np.real(np.asarray(value)).reshape(-1)[0]), grad)
-            except (TypeError, ValueError, IndexError):
-                pass  # a malformed value: scipy reports it
+            # A malformed return is left for scipy to report, in its own words.
+            with contextlib.suppress(TypeError, ValueError, IndexError):
+                self._remember(x, out)
         return out
+
+    def _remember(self, x: np.ndarray, out: Any) -> None:
+        value, grad = (out[0], np.asarray(out[1])) if self.returns_grad else (out, None)
+        if grad is not None and (grad.shape != np.shape(x) or grad.dtype.kind != "f"):
+            grad = None
+        self.recorder.remember(x, float(np.real(np.asarray(value)).reshape(-1)[0]), grad)
 
 
 def warn_ignored_constraints(method: str) -> None:

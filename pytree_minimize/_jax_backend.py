@@ -511,7 +511,9 @@ def _not_traceable(error: Exception, kind: str) -> TypeError:
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
         path = frame.filename.replace("\\", "/")
         if not any(part in path for part in ("/jax/", "/jaxlib/", "/numpy/", "/pytree_minimize/")):
-            where = f" The offending operation is at {frame.filename}:{frame.lineno}: `{frame.line}`."
+            where = (
+                f" The offending operation is at {frame.filename}:{frame.lineno}: `{frame.line}`."
+            )
             break
     return TypeError(
         f"{name} must be JAX code: `pytree_minimize.minimize` compiles it with `jax.jit`, and "

@@ -27,6 +27,8 @@ INTERNAL = {
 }
 
 _CALLS = [0]
+#: `{test id: [outcome, calls of minimize]}`: a test's first non-passing phase, else its call.
+_OUTCOMES: dict[str, list[Any]] = {}
 
 
 def _counted(target: Any) -> Any:
@@ -78,21 +80,14 @@ def pytest_runtest_protocol(item: Any, nextitem: Any) -> Any:
 
 
 def pytest_runtest_logreport(report: Any) -> None:
-    outcomes = _config_outcomes()
+    outcomes = _OUTCOMES
     key = _short(report.nodeid)
-    if report.when == "call" or report.outcome != "passed":
-        if key not in outcomes or outcomes[key][0] == "passed":
-            outcome = report.outcome
-            if getattr(report, "wasxfail", None) is not None:
-                outcome = "xfail" if report.skipped else "xpass"
-            outcomes[key] = [outcome, _CALLS[0]]
-
-
-_OUTCOMES: dict[str, list[Any]] = {}
-
-
-def _config_outcomes() -> dict[str, list[Any]]:
-    return _OUTCOMES
+    first_failure = key not in outcomes or outcomes[key][0] == "passed"
+    if (report.when == "call" or report.outcome != "passed") and first_failure:
+        outcome = report.outcome
+        if getattr(report, "wasxfail", None) is not None:
+            outcome = "xfail" if report.skipped else "xpass"
+        outcomes[key] = [outcome, _CALLS[0]]
 
 
 def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:

@@ -15,10 +15,10 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import scipy.optimize as sopt
+from conftest import DERIVATIVE_FREE, METHODS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import DERIVATIVE_FREE, METHODS
 from pytree_minimize import Bounds
 
 SECOND_ORDER = ("Newton-CG", "dogleg", "trust-ncg", "trust-exact", "trust-krylov", "trust-constr")
