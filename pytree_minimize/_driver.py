@@ -129,8 +129,7 @@ class _Trees:
                     for a, like in zip(arrays, self.x0_leaves, strict=True)
                 ]
             )
-        else:
-            arrays = self.layout.unravel(np.asarray(flat, dtype=np.float64))
+        arrays = self.layout.unravel(np.asarray(flat, dtype=np.float64))
         if gradient and self.backend.conjugate_gradients:
             arrays = [np.conj(a) if a.dtype.kind == "c" else a for a in arrays]
         leaves = [
