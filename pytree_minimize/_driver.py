@@ -35,6 +35,7 @@ from ._tree import (
     check_bound_order,
     flat_bounds,
     flatten,
+    locate,
 )
 
 _FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
@@ -63,6 +64,18 @@ def check_inputs(fun: Any, callback: Any, options: Any) -> None:
         raise TypeError(
             f"`options` must be a dict of method options; got {type(options).__name__}, for "
             "example `options={'maxiter': 100}`."
+        )
+
+
+def _check_finite(layout: Layout, x0_flat: np.ndarray) -> None:
+    """For the global optimisers' `x0` (`minimize` itself starts from a non-finite x0, as scipy
+    does)."""
+    bad = np.flatnonzero(~np.isfinite(x0_flat))
+    if bad.size:
+        path, index = locate(layout, int(bad[0]))
+        raise ValueError(
+            f"`x0` must be finite; `{path}` holds {x0_flat[bad[0]]} at element {index}. "
+            "Start from finite values."
         )
 
 
