@@ -580,7 +580,7 @@ def _is_scipy_problem(backend: Backend, x0: Any, bounds: Any, constraints: Any) 
     try:
         constraint_list = _constraints.as_list(constraints)
     except TypeError:
-        return True  # scipy's own error for what it cannot read
+        return True  # the parser's error, in `_minimize_as_scipy`
     return not any(isinstance(c, _constraints.LinearConstraint) for c in constraint_list)
 
 
@@ -603,6 +603,10 @@ def _minimize_as_scipy(
     """`scipy.optimize.minimize` itself on a problem it takes as it is (see `_is_scipy_problem`),
     with this library's `history` and progress bar added through picklable wrappers."""
     layout = build_layout(x0, describe_leaf=backend.describe_leaf)
+    # The one constraint parser reads them first: where scipy would fail on a malformed
+    # constraint, the error names the constraint and the fix.
+    for index, constraint in enumerate(_constraints.as_list(constraints)):
+        _constraints.parse(constraint, index)
     has_constraints = bool(constraints) if not isinstance(constraints, dict) else True
     info = normalize_method(method, has_bounds=bounds is not None, has_constraints=has_constraints)
     recorder = _Recorder()

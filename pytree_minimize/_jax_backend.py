@@ -403,25 +403,39 @@ class JaxBackend:
         """With `jac=True` (`fun` returns `(value, gradient)`): the Hessian (`dense`) or
         Hessian-vector products as the forward-mode derivative of the user's own gradient."""
 
-        def gradient(flat: jax.Array, args: tuple) -> jax.Array:
-            out = fun(unravel(layout, flat), *args)
-            if not (isinstance(out, tuple | list) and len(out) == 2):
-                raise ValueError(
-                    "`jac=True` means `fun` returns `(value, gradient)`, but it returned a "
-                    f"{type(out).__name__}. Pass `jac=None` to let autodiff compute the gradient."
-                )
-            return ravel(layout, out[1], name="fun").astype(flat.dtype)
+        def user_gradient(call: Callable, shardings: Any) -> Callable:
+            def gradient(flat: jax.Array, args: tuple) -> jax.Array:
+                out = call(unravel(layout, flat, shardings), *args)
+                if not (isinstance(out, tuple | list) and len(out) == 2):
+                    raise ValueError(
+                        "`jac=True` means `fun` returns `(value, gradient)`, but it returned "
+                        f"{describe_returned(out)}. Pass `jac=None` to let autodiff compute the "
+                        "gradient."
+                    )
+                return ravel(layout, out[1], name="fun").astype(flat.dtype)
+
+            return gradient
 
         if dense:
-            hessian = jax.jacfwd(gradient)
-            compiled, dynamic = self._compile("user_gradient_hessian", fun, layout, args, hessian)
+
+            def make_hessian(call: Callable, shardings: Any) -> Callable:
+                return jax.jacfwd(user_gradient(call, shardings))
+
+            compiled, dynamic = self._compile(
+                "user_gradient_hessian", fun, layout, args, make_hessian
+            )
             return lambda x: np.asarray(compiled(x, dynamic), dtype=np.float64)
 
-        def hvp(flat: jax.Array, tangent: jax.Array, args: tuple) -> jax.Array:
-            tangent = tangent.astype(flat.dtype)
-            return jax.jvp(lambda y: gradient(y, args), (flat,), (tangent,))[1]
+        def make_hvp(call: Callable, shardings: Any) -> Callable:
+            gradient = user_gradient(call, shardings)
 
-        compiled, dynamic = self._compile("user_gradient_hvp", fun, layout, args, hvp)
+            def hvp(flat: jax.Array, tangent: jax.Array, args: tuple) -> jax.Array:
+                tangent = tangent.astype(flat.dtype)
+                return jax.jvp(lambda y: gradient(y, args), (flat,), (tangent,))[1]
+
+            return hvp
+
+        compiled, dynamic = self._compile("user_gradient_hvp", fun, layout, args, make_hvp)
         return lambda x, p: np.asarray(compiled(x, p, dynamic), dtype=np.float64)
 
     # Constraints: a function of the pytree `x` returning an array or a pytree of arrays.
