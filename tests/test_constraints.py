@@ -894,9 +894,11 @@ def test_bad_constraints(constraints: Any, error: type, match: str) -> None:
 
 
 @pytest.mark.parametrize("method", ["BFGS", "L-BFGS-B", "Nelder-Mead", "trust-exact"])
-def test_method_without_constraints_rejects_them(method: str) -> None:
-    with pytest.raises(ValueError, match=r"`constraints` were given, but method .* does not take"):
-        _run({"type": "ineq", "fun": ok}, method=method)
+def test_method_without_constraints_warns_and_ignores_them(method: str) -> None:
+    # As scipy: a RuntimeWarning, and the run goes on without them (the drop-in rule).
+    with pytest.warns(RuntimeWarning, match=rf"{method} cannot handle constraints"):
+        result = _run({"type": "ineq", "fun": ok}, method=method)
+    assert "constraint_multipliers" not in result
 
 
 def test_scipy_linear_constraint_wrong_width() -> None:
