@@ -32,6 +32,7 @@ import optree
 
 from . import _constraints, _driver
 from ._cache import CACHE
+from ._dropin import is_wide_int, scipy_array
 from ._implicit import differentiable
 from ._jax_backend import JaxBackend, describe_shape, register_jax_nodes, scalar_output, unravel
 from ._linear_constraint import LinearConstraint
@@ -77,6 +78,8 @@ class Solution(NamedTuple):
 
 
 def _is_array(leaf: Any) -> bool:
+    if is_wide_int(leaf):
+        return False  # static: a traced int32/int64 would overflow
     return isinstance(leaf, jax.Array | np.ndarray | np.generic | float | int | complex | bool)
 
 
@@ -589,6 +592,10 @@ def argmin(
     _driver.check_inputs(fun, None, options)
     if not isinstance(args, tuple):
         args = (args,)
+    # An x0 that scipy reads as a 1-D array (a number, a list of numbers, an integer array) is
+    # that array, cast as scipy casts it (the drop-in rule, as in `minimize`).
+    array = scipy_array(x0)
+    x0 = x0 if array is None else array
     problem = _Problem(fun, x0, args, method, bounds, constraints, tol, options)
     x0_flat, operands = problem.release()
 

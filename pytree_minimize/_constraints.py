@@ -20,6 +20,7 @@ import scipy.optimize as sopt
 import scipy.sparse as sparse
 from scipy.sparse.linalg import LinearOperator
 
+from . import _dropin
 from ._constraint_parse import Parsed, as_list, parse
 from ._linear_constraint import LinearConstraint
 from ._tree import NAMESPACE, broadcast_prefix, describe_output, is_floating
@@ -216,6 +217,11 @@ def _dense_jacobian(
 ) -> np.ndarray:
     """A user Jacobian as a dense (m, n) matrix over the flat vectors of output and `x`."""
     n = layout.n
+    if _dropin.is_flat_vector(layout):
+        # x0 is one 1-D array: nested lists are a matrix, as scipy reads them.
+        matrix = _dropin.flat_matrix(out, m, n)
+        if matrix is not None:
+            return matrix
     if sparse.issparse(out):
         out = out.toarray()
     if backend.describe_leaf(out) is not None:

@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 import scipy.optimize as sopt
+import scipy.sparse
 from scipy.sparse.linalg import LinearOperator
 
-from . import _constraint_emit, _constraints, _fixed_variables
+from . import _constraint_emit, _constraints, _dropin, _fixed_variables
 from ._active_bounds import active_bounds
 from ._backend import Backend
-from ._methods import METHOD_NAMES, MethodInfo, check_takes, normalize_method
+from ._methods import METHOD_NAMES, MethodInfo, normalize_method
 
 __all__ = ["METHOD_NAMES", "MethodInfo", "minimize", "normalize_method"]
 from ._progress import History, make_progress
@@ -37,6 +38,10 @@ from ._tree import (
 )
 
 _FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
+#: scipy's own `minimize`, bound at import: whoever swaps `scipy.optimize.minimize` for this
+#: library's (as the test that runs scipy's own suite through it does) must not make it call
+#: itself.
+_scipy_minimize = sopt.minimize
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,6 +67,8 @@ def check_inputs(fun: Any, callback: Any, options: Any) -> None:
 
 
 def _check_finite(layout: Layout, x0_flat: np.ndarray) -> None:
+    """For the global optimisers' `x0` (`minimize` itself starts from a non-finite x0, as scipy
+    does)."""
     bad = np.flatnonzero(~np.isfinite(x0_flat))
     if bad.size:
         path, index = locate(layout, int(bad[0]))
@@ -122,6 +129,16 @@ class _Trees:
         self.backend = backend
 
     def tree(self, flat: np.ndarray, *, gradient: bool = False) -> PyTree:
+        if np.iscomplexobj(flat):
+            # A complex-step point (`hess='cs'` differentiating a user `jac`): the step must reach
+            # the user's function, so real leaves become complex instead of losing it to a cast.
+            arrays = _dropin.complex_step_leaves(self.layout, flat)
+            return self.layout.unflatten(
+                [
+                    a if _dropin.is_host_scalar(like) else self.backend.restore_leaf(a, like)
+                    for a, like in zip(arrays, self.x0_leaves, strict=True)
+                ]
+            )
         arrays = self.layout.unravel(np.asarray(flat, dtype=np.float64))
         if gradient and self.backend.conjugate_gradients:
             arrays = [np.conj(a) if a.dtype.kind == "c" else a for a in arrays]
@@ -132,6 +149,15 @@ class _Trees:
         return self.layout.unflatten(leaves)
 
     def flat(self, tree: PyTree, *, name: str, gradient: bool = False) -> np.ndarray:
+        if _dropin.is_flat_vector(self.layout):
+            # x0 is one 1-D array: take the derivative in any form scipy takes (a list, a scalar
+            # for a one-element x0), as scipy would.
+            own = self.backend.describe_leaf(tree) is not None
+            vector = _dropin.flat_gradient(
+                self.backend.to_numpy(tree) if own else tree, self.layout.n
+            )
+            if vector is not None:
+                return vector
         leaves = self.layout.leaves_like_x(tree, name=name)
         conjugate = gradient and self.backend.conjugate_gradients
         arrays = [
@@ -140,6 +166,11 @@ class _Trees:
                 self.layout.leaves, map(self.backend.to_numpy, leaves), strict=True
             )
         ]
+        if any(
+            np.iscomplexobj(array) and spec.dtype.kind != "c"
+            for spec, array in zip(self.layout.leaves, arrays, strict=True)
+        ):
+            return _dropin.complex_step_ravel(self.layout, arrays)  # keep the complex step
         return self.layout.ravel(arrays)
 
 
@@ -300,8 +331,8 @@ def _hessians(
 
         def flat_hess(x: np.ndarray) -> Any:
             matrix = user_hess(trees.tree(x), *args)
-            if isinstance(matrix, LinearOperator):
-                return matrix
+            if isinstance(matrix, LinearOperator) or scipy.sparse.issparse(matrix):
+                return matrix  # scipy takes both as they are
             matrix = np.asarray(matrix, dtype=np.float64)
             if matrix.shape != (layout.n, layout.n):
                 raise ValueError(
@@ -315,6 +346,31 @@ def _hessians(
         "`hess` must be None, a callable, a `HessianUpdateStrategy`, or one of "
         f"{', '.join(_FINITE_DIFFERENCES)}; got {type(hess).__name__}."
     )
+
+
+def _user_gradient_hessians(
+    backend: Backend, info: MethodInfo, fun: Callable, layout: Layout, args: tuple
+) -> tuple[Any, Any]:
+    """scipy's `(hess, hessp)` for a second-order method with `jac=True`: `fun` returns
+    `(value, gradient)`, so autodiff of `fun` itself would differentiate a pair. The second
+    derivatives come from forward-mode differentiation of the user's own gradient where the
+    backend offers it (exact), else from scipy's finite differences of that gradient."""
+    forward = getattr(backend, "user_gradient_derivative", None)
+    if forward is not None:
+        if info.hessian == "dense":
+            return forward(fun, layout, args, dense=True), None
+        return None, forward(fun, layout, args, dense=False)
+    if not info.needs_hess:
+        # scipy's own default: Newton-CG differences the gradient, trust-constr updates BFGS.
+        return None, None
+    if info.hessian == "dense":
+        # dogleg and trust-exact take only a callable Hessian: scipy's differences, made here.
+        # The step suits the least precise leaf: a float32 gradient differenced with float64's
+        # step is noise.
+        eps = max(np.finfo(spec.dtype).eps for spec in layout.leaves)
+        value_and_grad = backend.value_and_user_grad(fun, layout, args)
+        return _dropin.GradientDifferences(value_and_grad, float(np.sqrt(eps))), None
+    return "2-point", None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,12 +469,22 @@ def minimize(
     check_inputs(fun, callback, options)
     if not isinstance(args, tuple):
         args = (args,)
+    # An `x0` that scipy reads as a 1-D array (a number, a list of numbers, an integer array) is
+    # that array, cast as scipy casts it: `fun` receives it and `res.x` is one (drop-in rule).
+    array = _dropin.scipy_array(x0)
+    if array is not None:
+        x0 = array
+    if _is_scipy_problem(backend, x0, bounds, constraints):
+        return _minimize_as_scipy(
+            backend, fun, x0, args, method, jac, hess, hessp, bounds, constraints, tol,
+            callback, options, progress,
+        )  # fmt: skip
     backend.check_args(x0, args)
     backend.prepare(x0)
     layout = build_layout(x0, describe_leaf=backend.describe_leaf)
     x0_leaves, _ = flatten(x0)
     x0_flat = layout.ravel([backend.to_numpy(leaf) for leaf in x0_leaves])
-    _check_finite(layout, x0_flat)
+    # A non-finite x0 is not checked: scipy starts from it (and its methods report what follows).
 
     constraint_list = _constraints.as_list(constraints)
     info = normalize_method(
@@ -427,13 +493,26 @@ def minimize(
     if bounds is not None:
         backend.prepare(bounds)
     scipy_bounds = _scipy_bounds(bounds, layout, x0, backend)
-    check_takes(info, bounds=scipy_bounds is not None, constraints=bool(constraint_list))
+    if scipy_bounds is not None and not info.bounds:
+        # scipy warns and runs without them; so does this driver (its warning names the methods
+        # that take bounds).
+        _dropin.warn_ignored_bounds(info.name)
+        scipy_bounds = None
+    if constraint_list and not info.constraints:
+        # The same for constraints given to a method without them.
+        _dropin.warn_ignored_constraints(info.name)
+        constraint_list = []
 
     trees = _Trees(layout, x0_leaves, backend)
     recorder = _Recorder()
     with backend.precision(layout):
         scipy_fun, scipy_jac = _objective(backend, info, fun, jac, layout, args, trees, recorder)
-        scipy_hess, scipy_hessp = _hessians(backend, info, fun, hess, hessp, layout, args, trees)
+        if jac is True and hess is None and hessp is None and info.hessian:
+            scipy_hess, scipy_hessp = _user_gradient_hessians(backend, info, fun, layout, args)
+        else:
+            scipy_hess, scipy_hessp = _hessians(
+                backend, info, fun, hess, hessp, layout, args, trees
+            )
         scipy_constraints = _constraint_emit.to_scipy(
             [_constraints.parse(c, i) for i, c in enumerate(constraint_list)],
             info,
@@ -448,20 +527,30 @@ def minimize(
             bar=make_progress(progress),
             owns_bar=not hasattr(progress, "update"),
         )
+        method_bounds, method_constraints = scipy_bounds, scipy_constraints
+        method_callback: Callable | None = _callback(callback, info, trees, history, recorder)
+        if callable(method) and isinstance(x0, np.ndarray) and _dropin.is_flat_vector(layout):
+            # A custom method gets scipy's own arguments: for the flat vector itself these are
+            # the user's bounds, constraints and callback, unaltered (scipy passes them before
+            # standardising them).
+            method_bounds, method_constraints, method_callback = bounds, constraints, callback
         try:
             start = time.perf_counter()
             history.start(start)
-            result = _fixed_variables.scipy_minimize(info, layout, scipy_bounds)(
+            solve = _fixed_variables.scipy_minimize(
+                info, layout, scipy_bounds, solve=_scipy_minimize
+            )
+            result = solve(
                 scipy_fun,
                 x0_flat,
                 method=method if callable(method) else info.name,
                 jac=scipy_jac,
                 hess=scipy_hess,
                 hessp=scipy_hessp,
-                bounds=scipy_bounds,
-                constraints=scipy_constraints,
+                bounds=method_bounds,
+                constraints=method_constraints,
                 tol=tol,
-                callback=_callback(callback, info, trees, history, recorder),
+                callback=method_callback,
                 options=options,
             )
         finally:
@@ -476,6 +565,99 @@ def minimize(
                 bound_multipliers=result.v[-1] if interior else None,
             )
         return _result(result, trees, history, constraint_list, scipy_constraints, info)
+
+
+def _is_scipy_problem(backend: Backend, x0: Any, bounds: Any, constraints: Any) -> bool:
+    """True where the problem is one scipy takes as it is: a backend without autodiff (NumPy),
+    a 1-D real float array `x0` (the flat vector itself) and bounds and constraints in scipy's
+    own forms. Then scipy gets the user's callables unchanged, so it does exactly what it does
+    for them (lists and sparse matrices as derivatives, complex steps, pickling for `workers`,
+    custom methods, its own errors)."""
+    if backend.autodiff or not isinstance(x0, np.ndarray) or x0.ndim != 1:
+        return False
+    if x0.dtype.kind != "f" or isinstance(bounds, Bounds):
+        return False
+    try:
+        constraint_list = _constraints.as_list(constraints)
+    except TypeError:
+        return True  # the parser's error, in `_minimize_as_scipy`
+    return not any(isinstance(c, _constraints.LinearConstraint) for c in constraint_list)
+
+
+def _minimize_as_scipy(
+    backend: Backend,
+    fun: Callable,
+    x0: np.ndarray,
+    args: tuple,
+    method: Any,
+    jac: Any,
+    hess: Any,
+    hessp: Any,
+    bounds: Any,
+    constraints: Any,
+    tol: Any,
+    callback: Any,
+    options: Any,
+    progress: Any,
+) -> sopt.OptimizeResult:
+    """`scipy.optimize.minimize` itself on a problem it takes as it is (see `_is_scipy_problem`),
+    with this library's `history` and progress bar added through picklable wrappers."""
+    layout = build_layout(x0, describe_leaf=backend.describe_leaf)
+    # The one constraint parser reads them first: where scipy would fail on a malformed
+    # constraint, the error names the constraint and the fix.
+    for index, constraint in enumerate(_constraints.as_list(constraints)):
+        _constraints.parse(constraint, index)
+    has_constraints = bool(constraints) if not isinstance(constraints, dict) else True
+    info = normalize_method(method, has_bounds=bounds is not None, has_constraints=has_constraints)
+    recorder = _Recorder()
+    history = History(
+        gradient=info.gradient,
+        bar=make_progress(progress),
+        owns_bar=not hasattr(progress, "update"),
+    )
+    objective = _dropin.RecordedObjective(fun, recorder, returns_grad=jac is True)
+    if callable(method):
+        scipy_callback = callback  # a custom method gets scipy's own arguments
+    else:
+        trees = _Trees(layout, [x0], backend)
+        scipy_callback = _callback(callback, info, trees, history, recorder)
+    try:
+        history.start(time.perf_counter())
+        result = _scipy_minimize(
+            objective, x0.copy(), args, method, jac, hess, hessp, bounds, constraints, tol,
+            scipy_callback, options,
+        )  # fmt: skip
+    finally:
+        history.close()
+    result.history = history.as_dict(result.get("nit"))
+    if bounds is not None and not callable(method):
+        _attach_active_bounds(result, bounds, layout, x0, backend, info)
+    return result
+
+
+def _attach_active_bounds(
+    result: sopt.OptimizeResult,
+    bounds: Any,
+    layout: Layout,
+    x0: np.ndarray,
+    backend: Backend,
+    info: MethodInfo,
+) -> None:
+    """`active_bounds` on a result scipy produced itself, as every bounded result has."""
+    try:
+        flat = _scipy_bounds(bounds, layout, x0, backend)
+    except (TypeError, ValueError):
+        return  # a form scipy took and this library does not read: no `active_bounds`
+    if flat is None or not info.bounds:
+        return
+    interior = info.interior_bounds and result.get("v")
+    result.active_bounds = active_bounds(
+        np.asarray(result.x, dtype=np.float64),
+        flat.lb,
+        flat.ub,
+        layout,
+        bound_multipliers=result.v[-1] if interior else None,
+    )
 
 
 def _result(

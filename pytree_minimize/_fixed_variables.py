@@ -38,9 +38,15 @@ def _narrower_than_float64(layout: Layout) -> bool:
     )
 
 
-def scipy_minimize(info: MethodInfo, layout: Layout, bounds: sopt.Bounds | None) -> Callable:
-    """`scipy.optimize.minimize`, or, where the method table asks for it and a leaf is narrower
-    than float64, the same call on the problem without the variables the bounds fix.
+def scipy_minimize(
+    info: MethodInfo,
+    layout: Layout,
+    bounds: sopt.Bounds | None,
+    *,
+    solve: Callable = sopt.minimize,
+) -> Callable:
+    """`solve` (scipy's `minimize`), or, where the method table asks for it and a leaf is
+    narrower than float64, the same call on the problem without the variables the bounds fix.
 
     All variables fixed leaves scipy's own behaviour: there is nothing left to solve.
 
@@ -54,19 +60,20 @@ def scipy_minimize(info: MethodInfo, layout: Layout, bounds: sopt.Bounds | None)
         False
     """
     if not info.drops_fixed_below_float64 or bounds is None or not _narrower_than_float64(layout):
-        return sopt.minimize
+        return solve
     lb = np.broadcast_to(np.asarray(bounds.lb, dtype=np.float64), (layout.n,))
     ub = np.broadcast_to(np.asarray(bounds.ub, dtype=np.float64), (layout.n,))
     fixed = lb == ub
     if not fixed.any() or fixed.all():
-        return sopt.minimize
-    return _Reduction(fixed, lb[fixed]).minimize
+        return solve
+    return _Reduction(fixed, lb[fixed], solve).minimize
 
 
 class _Reduction:
     """The map between scipy's shortened vector and the full flat vector."""
 
-    def __init__(self, fixed: np.ndarray, values: np.ndarray) -> None:
+    def __init__(self, fixed: np.ndarray, values: np.ndarray, solve: Callable) -> None:
+        self.solve = solve
         self.fixed = fixed
         self.free = np.flatnonzero(~fixed)
         self.fixed_index = np.flatnonzero(fixed)
@@ -197,7 +204,7 @@ class _Reduction:
             def reduced_callback(intermediate_result: sopt.OptimizeResult) -> Any:
                 return user_callback(intermediate_result=self.result(intermediate_result))
 
-        result = sopt.minimize(
+        result = self.solve(
             reduced_fun,
             np.asarray(x0)[self.free],
             jac=jac,

@@ -9,6 +9,7 @@ args), so a second `minimize` call with new values of `args` reuses the trace.
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -19,6 +20,7 @@ import optree
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ._cache import CACHE
+from ._dropin import is_wide_int
 from ._hints import describe_returned, no_gradient
 from ._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 
@@ -236,7 +238,9 @@ def scalar_output(
 def _split_args(args: tuple) -> tuple[list[Any], Any, tuple[Any, ...], list[bool]]:
     """Split `args` into traced leaves (arrays and numbers) and static leaves (the rest)."""
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    dynamic_mask = [isinstance(leaf, _DYNAMIC_ARG_TYPES) for leaf in leaves]
+    dynamic_mask = [
+        isinstance(leaf, _DYNAMIC_ARG_TYPES) and not is_wide_int(leaf) for leaf in leaves
+    ]
     dynamic = [leaf for leaf, d in zip(leaves, dynamic_mask) if d]
     static = tuple(leaf for leaf, d in zip(leaves, dynamic_mask) if not d)
     return dynamic, treedef, static, dynamic_mask
@@ -298,7 +302,10 @@ class JaxBackend:
 
             def flat_fun(*inputs: Any) -> Any:
                 *arrays, dynamic_args = inputs
-                return body(*arrays, _merge_args(dynamic_args, treedef, static, mask))
+                try:
+                    return body(*arrays, _merge_args(dynamic_args, treedef, static, mask))
+                except _TRACING_ERRORS as error:
+                    raise _not_traceable(error, kind) from error
 
             if placement is None:
                 return jax.jit(flat_fun)
@@ -400,6 +407,47 @@ class JaxBackend:
             return hvp
 
         compiled, dynamic = self._compile("hvp", fun, layout, args, make)
+        return lambda x, p: np.asarray(compiled(x, p, dynamic), dtype=np.float64)
+
+    def user_gradient_derivative(
+        self, fun: Callable, layout: Layout, args: tuple, *, dense: bool
+    ) -> Callable[..., np.ndarray]:
+        """With `jac=True` (`fun` returns `(value, gradient)`): the Hessian (`dense`) or
+        Hessian-vector products as the forward-mode derivative of the user's own gradient."""
+
+        def user_gradient(call: Callable, shardings: Any) -> Callable:
+            def gradient(flat: jax.Array, args: tuple) -> jax.Array:
+                out = call(unravel(layout, flat, shardings), *args)
+                if not (isinstance(out, tuple | list) and len(out) == 2):
+                    raise ValueError(
+                        "`jac=True` means `fun` returns `(value, gradient)`, but it returned "
+                        f"{describe_returned(out)}. Pass `jac=None` to let autodiff compute the "
+                        "gradient."
+                    )
+                return ravel(layout, out[1], name="fun").astype(flat.dtype)
+
+            return gradient
+
+        if dense:
+
+            def make_hessian(call: Callable, shardings: Any) -> Callable:
+                return jax.jacfwd(user_gradient(call, shardings))
+
+            compiled, dynamic = self._compile(
+                "user_gradient_hessian", fun, layout, args, make_hessian
+            )
+            return lambda x: np.asarray(compiled(x, dynamic), dtype=np.float64)
+
+        def make_hvp(call: Callable, shardings: Any) -> Callable:
+            gradient = user_gradient(call, shardings)
+
+            def hvp(flat: jax.Array, tangent: jax.Array, args: tuple) -> jax.Array:
+                tangent = tangent.astype(flat.dtype)
+                return jax.jvp(lambda y: gradient(y, args), (flat,), (tangent,))[1]
+
+            return hvp
+
+        compiled, dynamic = self._compile("user_gradient_hvp", fun, layout, args, make_hvp)
         return lambda x, p: np.asarray(compiled(x, p, dynamic), dtype=np.float64)
 
     # Constraints: a function of the pytree `x` returning an array or a pytree of arrays.
@@ -537,6 +585,39 @@ class JaxBackend:
 
         compiled, dynamic = self._compile("residual_vjp", fun, layout, args, make)
         return lambda x, u: np.asarray(compiled(x, u, dynamic), dtype=np.float64)
+
+
+#: What JAX raises when a function it traces treats a traced array as a concrete value (NumPy
+#: calls, `float(x)`, Python `if` on an array).
+_TRACING_ERRORS = (
+    jax.errors.TracerArrayConversionError,
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+def _not_traceable(error: Exception, kind: str) -> TypeError:
+    """The error for a user function that is not JAX code: what it must be, the operation JAX
+    stopped at (the user's line where the traceback shows it, and JAX's own first line), and
+    the port that runs NumPy code."""
+    name = "a constraint function" if kind.startswith("constraint") else "`fun`"
+    reported = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    where = ""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = frame.filename.replace("\\", "/")
+        if not any(part in path for part in ("/jax/", "/jaxlib/", "/numpy/", "/pytree_minimize/")):
+            where = (
+                f" The offending operation is at {frame.filename}:{frame.lineno}: `{frame.line}`."
+            )
+            break
+    return TypeError(
+        f"{name} must be JAX code: `pytree_minimize.minimize` compiles it with `jax.jit`, and "
+        f"JAX could not trace it ({type(error).__name__}: {reported}).{where} Write it with "
+        "`jax.numpy` in place of `numpy` and without Python `if`/`float()` on arrays, or run "
+        "NumPy code with `pytree_minimize.ports.numpy.minimize` (user gradients or finite "
+        "differences)."
+    )
 
 
 def _flat_spec(layout: Layout) -> jax.ShapeDtypeStruct:

@@ -619,8 +619,6 @@ def _good_x0() -> dict:
         ({"a": np.zeros(2), "b": [True]}, TypeError, r"`x0\['b'\]\[0\]`"),
         ({}, ValueError, r"`x0`"),
         ({"a": np.zeros(0), "b": [None]}, ValueError, r"`x0`"),
-        ({"a": np.array([0.0, np.nan])}, ValueError, r"`x0\['a'\]`.*finite"),
-        ([np.zeros(2), np.array([np.inf])], ValueError, r"`x0\[1\]`.*finite"),
     ],
 )
 def test_bad_x0(x0, error, pattern):
@@ -669,7 +667,6 @@ def _returns_string(p: Any) -> Any:
         ({"bounds": Bounds(lb=np.nan)}, ValueError, r"`bounds`.*NaN"),
         ({"bounds": sopt.Bounds(0.0, 1.0)}, TypeError, r"`bounds`.*pytree_minimize.Bounds"),
         ({"bounds": [(0.0, 1.0)] * 7}, TypeError, r"`bounds`"),
-        ({"bounds": Bounds(lb=0.0), "method": "BFGS"}, ValueError, r"`bounds`.*'BFGS'"),
         ({"constraints": {"type": "equality", "fun": _quadratic}}, ValueError, r"`constraints"),
         ({"constraints": 3}, TypeError, r"`constraints`"),
         ({"constraints": [{"type": "eq", "fun": 3}]}, TypeError, r"`constraints\[0\]"),

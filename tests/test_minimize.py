@@ -82,7 +82,9 @@ TREES = {
     "mixed": lambda: {"l": [Layer(w=np.zeros(2), b=0.0)], "p": Pair(np.zeros(1), None)},
     "single array": lambda: np.zeros(4),
     "single jax array": lambda: jnp.zeros((2, 2)),
-    "Python float": lambda: 0.0,
+    # A bare Python float is read as scipy reads it (a 1-D array, see test_dropin.py); as a leaf
+    # of a pytree it stays a Python float.
+    "Python float": lambda: {"a": 0.0},
     "float32": lambda: {"a": np.zeros(2, np.float32), "b": jnp.zeros(3, jnp.float32)},
 }
 

@@ -74,12 +74,14 @@ def to_numpy(leaf: Any) -> np.ndarray:
 
 def restore_leaf(array: np.ndarray, like: Any) -> Any:
     if isinstance(like, torch.Tensor):
-        # `ascontiguousarray` makes a 0-d array 1-d; the reshape keeps a 0-d leaf 0-d.
-        return (
-            torch.from_numpy(np.ascontiguousarray(array))
-            .reshape(array.shape)
-            .to(device=like.device, dtype=like.dtype)
-        )
+        dtype = like.dtype
+        if array.dtype.kind == "c" and not like.is_complex():
+            # A complex-step point of scipy's 'cs' differences: the step must survive.
+            dtype = _COMPLEX_OF_REAL.get(dtype, torch.complex128)
+        # `np.ascontiguousarray` turns a 0-d array into shape (1,); the reshape keeps the leaf's
+        # own shape (0-d tensors stay 0-d in `res.x` and callbacks).
+        contiguous = np.ascontiguousarray(array).reshape(array.shape)
+        return torch.from_numpy(contiguous).to(device=like.device, dtype=dtype)
     if isinstance(like, np.ndarray):
         return array
     if isinstance(like, np.generic):
@@ -311,14 +313,18 @@ class TorchBackend(PlainHooks):
         plan = self.plan(layout)
 
         def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
-            out = fun(plan.tree(plan.to_device(x)), *args)
+            # The leaves require grad, so a `fun` that differentiates itself with
+            # `torch.autograd.grad(value, leaves)` (dict_minimize's convention) works.
+            out = fun(plan.tree(plan.to_device(x).requires_grad_(True)), *args)
             if not (isinstance(out, tuple | list) and len(out) == 2):
                 raise ValueError(
                     "`jac=True` means `fun` returns `(value, gradient)`, but it returned "
                     f"{describe_returned(out)}. Pass `jac=None` to let autograd compute the "
                     "gradient."
                 )
-            value = _scalar(out[0]).item() if isinstance(out[0], torch.Tensor) else out[0]
+            value = out[0]
+            if isinstance(value, torch.Tensor):
+                value = _scalar(value).detach().item()
             return float(value), self._ravel_like_x(plan, out[1], name="fun")
 
         return value_and_grad

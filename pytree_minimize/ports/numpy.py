@@ -132,7 +132,8 @@ def _check_derivatives(
             f"method {info.name!r} needs a gradient, and the NumPy port has no autodiff: pass "
             "`jac=True` (fun returns `(value, gradient)`) or a `jac` callable."
         )
-    if hess is None and hessp is None and info.needs_hess:
+    # With `jac=True` the driver differences the user's gradient (scipy's '2-point').
+    if hess is None and hessp is None and info.needs_hess and jac is not True:
         needs = "`hess`" if info.hessian == "dense" else "`hess` or `hessp`"
         raise ValueError(
             f"method {info.name!r} needs second derivatives, and the NumPy port has no autodiff: "
