@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import scipy.optimize as sopt
 
-from pytree_minimize import Bounds, LinearConstraint, minimize
+from pytree_minimize import Bounds, LinearConstraint, _driver, minimize
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -116,7 +116,8 @@ def test_float64_problem_is_left_to_scipy(monkeypatch):
         seen_sizes.append(np.size(x0))
         return minimize_(fun, x0, **kwargs)
 
-    monkeypatch.setattr(sopt, "minimize", spy)
+    # The driver calls scipy's `minimize` as bound at import (`_driver._scipy_minimize`).
+    monkeypatch.setattr(_driver, "_scipy_minimize", spy)
     bounds = Bounds({"a": 0.0, "b": 2.0}, {"a": 10.0, "b": 2.0})
     with jax.enable_x64(True):
         minimize(_objective, _x0(jnp.float64), method="trust-constr", bounds=bounds)
