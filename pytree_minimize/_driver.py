@@ -20,7 +20,7 @@ import scipy.optimize as sopt
 import scipy.sparse
 from scipy.sparse.linalg import LinearOperator
 
-from . import _constraint_emit, _constraints, _dropin, _fixed_variables
+from . import _constraint_emit, _constraints, _dropin, _fixed_variables, _threads
 from ._active_bounds import active_bounds
 from ._backend import Backend
 from ._methods import METHOD_NAMES, MethodInfo, normalize_method
@@ -462,11 +462,13 @@ def minimize(
     callback: Callable | None = None,
     options: dict | None = None,
     progress: Any = False,
+    blas_threads: Any = "auto",
 ) -> sopt.OptimizeResult:
     """scipy.optimize.minimize over pytrees for any backend (see `pytree_minimize.minimize`).
 
     The options are keyword-only, so a new entry point or port passes what it has by name."""
     check_inputs(fun, callback, options)
+    _threads.check_blas_threads(blas_threads)
     if not isinstance(args, tuple):
         args = (args,)
     # An `x0` that scipy reads as a 1-D array (a number, a list of numbers, an integer array) is
@@ -505,7 +507,10 @@ def minimize(
 
     trees = _Trees(layout, x0_leaves, backend)
     recorder = _Recorder()
-    with backend.precision(layout):
+    threads = _threads.threads_for(
+        "" if callable(method) else info.name, hess=hess, blas_threads=blas_threads
+    )
+    with backend.precision(layout), _threads.limit_blas(threads):
         scipy_fun, scipy_jac = _objective(backend, info, fun, jac, layout, args, trees, recorder)
         if jac is True and hess is None and hessp is None and info.hessian:
             scipy_hess, scipy_hessp = _user_gradient_hessians(backend, info, fun, layout, args)
