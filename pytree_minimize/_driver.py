@@ -183,8 +183,12 @@ class _Recorder:
     iterate for methods whose callback reports only `x`. A single "latest" is not enough: after
     rejecting a trial point, trust-region methods call back at the previous iterate.
 
-    An evaluation keeps a reference to its `x`, not a copy: every method that reads gradients
-    evaluates through scipy's `ScalarFunction`, which hands each evaluation an array of its own.
+    The bookkeeping costs O(1) per evaluation and holds no vector scipy does not hold: an
+    evaluation is known by a fingerprint of `x` (a few sampled elements, see `_fingerprint`),
+    told apart further by `fun` where the callback reports it, and only the latest two keep their
+    gradients: the latest is the array scipy keeps too, and the one before is the iterate a
+    trust-region method reports after rejecting a trial point (the iterate is then recorded
+    again, gradient included, as the latest).
     """
 
     __slots__ = ("_recent", "fun", "grad")
@@ -194,27 +198,33 @@ class _Recorder:
         self.grad: np.ndarray | None = None
         self._recent: collections.deque[list[Any]] = collections.deque(maxlen=4)
 
+    def _append(self, x: np.ndarray, fun: Any, grad: np.ndarray | None) -> None:
+        if len(self._recent) >= 2:
+            self._recent[-2][2] = None  # only the latest two gradients are kept alive
+        self._recent.append([_fingerprint(x), fun, grad])
+
     def remember(self, x: np.ndarray, fun: Any, grad: np.ndarray | None) -> None:
         self.fun, self.grad = fun, grad
-        self._recent.append([x, fun, grad])
+        self._append(x, fun, grad)
 
-    def _entry(self, x: np.ndarray) -> list[Any] | None:
-        for entry in reversed(self._recent):
-            seen = entry[0]
-            if seen is x or (seen.shape == x.shape and bool((seen == x).all())):
+    def _entry(self, x: np.ndarray, fun: Any = None) -> list[Any] | None:
+        key = _fingerprint(x)
+        matches = [entry for entry in reversed(self._recent) if entry[0] == key]
+        for entry in matches:
+            if fun is None or entry[1] == fun:
                 return entry
-        return None
+        return matches[0] if matches else None
 
     def iterate(self, x: np.ndarray, fun: Any, grad: Any) -> tuple[Any, np.ndarray | None]:
         """`(fun, grad)` at the iterate `x` of a callback, taking what the callback lacks from
         the evaluation at `x` (else from the latest one), and keeping `x` among the recent
         evaluations: a trust-region method may report it again after rejecting a trial point."""
-        entry = self._entry(x)
-        seen = entry if entry is not None else [x, self.fun, self.grad]
+        entry = self._entry(x, fun)
+        seen = entry if entry is not None else [None, self.fun, self.grad]
         fun = seen[1] if fun is None else fun
         grad = seen[2] if grad is None else grad
         if entry is None or entry is not self._recent[-1]:
-            self._recent.append([np.array(x), fun, grad])
+            self._append(x, fun, grad)
         return fun, grad
 
     def value(self, evaluate: Callable) -> Callable:
@@ -230,7 +240,7 @@ class _Recorder:
         def recorded(x: np.ndarray) -> np.ndarray:
             grad = evaluate(x)
             entry = self._entry(x)
-            if entry is None:
+            if entry is None or entry is not self._recent[-1]:
                 self.remember(x, np.nan, grad)
             else:
                 entry[2] = grad
@@ -243,10 +253,24 @@ class _Recorder:
         def recorded(x: np.ndarray) -> tuple[Any, np.ndarray]:
             out = evaluate(x)
             self.fun, self.grad = out
-            self._recent.append([x, *out])
+            self._append(x, *out)
             return out
 
         return recorded
+
+
+#: Elements of `x` sampled for its fingerprint.
+_SAMPLES = 32
+
+
+def _fingerprint(x: np.ndarray) -> tuple[tuple[int, ...], bytes]:
+    """A key for `x` read from `_SAMPLES` evenly spaced elements (all of a short `x`): O(1) where
+    comparing whole vectors would be O(n) per callback. Two recent evaluation points that agree
+    on every sampled element are told apart by `fun`."""
+    flat = np.ravel(x)
+    if flat.size > _SAMPLES:
+        flat = flat[:: -(-flat.size // _SAMPLES)]
+    return np.shape(x), flat.tobytes()
 
 
 def _objective(
