@@ -174,9 +174,7 @@ def main() -> None:
 
         port_rows = ports_overhead.rows(args.port_sizes, args.rounds, options)
         if port_rows:
-            print(
-                "\nPorts, L-BFGS-B on Rosenbrock, 3 nested leaves, float64, default BLAS threads"
-            )
+            print("\nPorts, L-BFGS-B on Rosenbrock, 3 nested leaves, float64, default BLAS threads")
             print(markdown(ports_overhead.HEADER, port_rows))
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end (started at {load:.1f})")
 
