@@ -77,3 +77,21 @@ def test_float32_leaves_cross_as_float32(monkeypatch) -> None:
     seen.clear()
     minimize(f, {"a": np.zeros(3), "b": np.ones(2, np.float32)}, method="L-BFGS-B")
     assert set(seen) == {np.dtype(np.float64)}
+
+
+def test_torch_float32_leaves_cross_as_float32() -> None:
+    torch = __import__("pytest").importorskip("torch")
+    from pytree_minimize.ports.torch import minimize as torch_minimize
+
+    bases: set = set()
+
+    def f(p):
+        bases.add(None if p["a"]._base is None else p["a"]._base.dtype)
+        return ((p["a"] - 2.0) ** 2).sum() + (p["b"] ** 2).sum()
+
+    x0 = {"a": torch.zeros(3), "b": torch.ones(2, 2)}
+    result = torch_minimize(f, x0, method="L-BFGS-B")
+    torch.testing.assert_close(result.x["a"], torch.full((3,), 2.0), atol=1e-4, rtol=0)
+    assert result.x["a"].dtype == torch.float32
+    assert bases == {torch.float32}  # views of one float32 flat tensor, no float64 copy
+    assert result.jac["a"].dtype == torch.float32
