@@ -14,8 +14,10 @@ import os
 import subprocess
 import sys
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD = """
 import resource, sys
+sys.path.insert(0, sys.argv[4])  # this checkout's package
 import jax
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp, numpy as np, scipy.optimize as sopt
@@ -49,7 +51,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, result.nfev)
 
 def peak(contender: str, n: int, iterations: int) -> tuple[int, int]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(n), str(iterations), contender],
+        [sys.executable, "-c", CHILD, str(n), str(iterations), contender, ROOT],
         capture_output=True,
         text=True,
         check=True,

@@ -38,9 +38,12 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.optimize as sopt  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+# This checkout's package, not another installed copy.
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
 from _timing import Run, Times, measure, ratio, start_point, timed, with_one_blas_thread  # noqa: E402
 
+import pytree_minimize  # noqa: E402
 from pytree_minimize import minimize  # noqa: E402
 
 #: Iterations per run at each size: enough evaluations to time, few enough for a few minutes.
@@ -160,6 +163,7 @@ def main() -> None:
 
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} cores, load average {load:.1f} at start", flush=True)
+    print(f"package: {os.path.dirname(pytree_minimize.__file__)}", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         rows = jax_rows(args.sizes, args.rounds)

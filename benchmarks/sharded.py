@@ -194,6 +194,7 @@ def main() -> None:
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        sys.path.insert(0, str(HERE.parent))  # this checkout's package
         result = child(args.child, args.rows, args.params, args.calls, args.runs, args.iters)
         print("RESULT " + json.dumps(result), flush=True)
         return
