@@ -9,12 +9,14 @@ import weakref
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from pytree_minimize import _driver, _jax_backend, minimize
 
 
-def test_recorder_keeps_no_x_and_two_gradients() -> None:
-    recorder = _driver._Recorder()
+@pytest.mark.parametrize(("method", "kept"), [("L-BFGS-B", 1), ("trust-ncg", 2)])
+def test_recorder_keeps_no_x_and_the_latest_gradients(method: str, kept: int) -> None:
+    recorder = _driver._Recorder(method)
     points, grads = [], []
 
     def evaluate(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -30,7 +32,7 @@ def test_recorder_keeps_no_x_and_two_gradients() -> None:
         del x
     gc.collect()
     assert [p() is None for p in points] == [True] * 6
-    assert [g() is not None for g in grads] == [False] * 4 + [True] * 2
+    assert [g() is not None for g in grads] == [False] * (6 - kept) + [True] * kept
     # The callback at the latest point gets its value and gradient.
     fun, grad = recorder.iterate(np.full(1000, 5.0), None, None)
     assert fun == 25_000.0
@@ -38,7 +40,7 @@ def test_recorder_keeps_no_x_and_two_gradients() -> None:
 
 
 def test_recorder_tells_points_apart_by_fun_where_samples_agree() -> None:
-    recorder = _driver._Recorder()
+    recorder = _driver._Recorder("trust-ncg")
     recorded = recorder.value_and_grad(lambda x: (float(x.sum()), x + 1.0))
     first, second = np.zeros(10_000), np.zeros(10_000)
     second[1] = 3.0  # not among the sampled elements
@@ -80,7 +82,7 @@ def test_float32_leaves_cross_as_float32(monkeypatch) -> None:
 
 
 def test_torch_float32_leaves_cross_as_float32() -> None:
-    torch = __import__("pytest").importorskip("torch")
+    torch = pytest.importorskip("torch")
     from pytree_minimize.ports.torch import minimize as torch_minimize
 
     bases: set = set()
