@@ -47,7 +47,7 @@ import pytree_minimize  # noqa: E402
 from pytree_minimize import minimize  # noqa: E402
 
 #: Iterations per run at each size: enough evaluations to time, few enough for a few minutes.
-ITERATIONS = {10: 300, 1_000: 300, 100_000: 40, 1_000_000: 12, 10_000_000: 4}
+ITERATIONS = {10: 300, 1_000: 300, 100_000: 30, 1_000_000: 8, 10_000_000: 4}
 TARGET = 1.10
 
 
