@@ -54,18 +54,19 @@ def test_recorder_tells_points_apart_by_fun_where_samples_agree() -> None:
 
 def test_float32_leaves_cross_as_float32(monkeypatch) -> None:
     seen: list[np.dtype] = []
-    cache_get = _jax_backend._CACHE.get
+    cache = _jax_backend.CACHE
 
-    def recording_get(fun, key, build):
-        compiled = cache_get(fun, key, build)
+    class RecordingCache:
+        def get(self, fun, key, build):
+            compiled = cache.get(fun, key, build)
 
-        def call(x, *rest):
-            seen.append(np.asarray(x).dtype)
-            return compiled(x, *rest)
+            def call(x, *rest):
+                seen.append(np.asarray(x).dtype)
+                return compiled(x, *rest)
 
-        return call
+            return call
 
-    monkeypatch.setattr(_jax_backend._CACHE, "get", recording_get)
+    monkeypatch.setattr(_jax_backend, "CACHE", RecordingCache())
 
     def f(p):
         return jnp.sum((p["a"] - 2.0) ** 2) + jnp.sum(p["b"] ** 2)
