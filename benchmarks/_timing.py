@@ -2,9 +2,8 @@
 
 Every contender is one whole scipy run returning its number of objective evaluations; a round
 runs each contender once, and each ratio is the median over rounds of the per-round ratio, so a
-noisy, shared machine slows every contender alike. BLAS is held to one thread for everyone:
-scipy's L-BFGS-B calls BLAS on vectors of 1000 numbers, where threads only add contention (on a
-shared machine, milliseconds per call).
+noisy, shared machine slows every contender alike. BLAS keeps the machine's default thread count
+unless a contender is wrapped in `one_blas_thread`.
 """
 
 from __future__ import annotations
@@ -46,23 +45,32 @@ def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     return threadpool_limits(limits=1, user_api="blas")
 
 
+def with_one_blas_thread(run: Run) -> Run:
+    """`run` with every BLAS library held to one thread."""
+
+    def limited() -> tuple[float, float, int]:
+        with one_blas_thread():
+            return run()
+
+    return limited
+
+
 def measure(contenders: dict[str, Run], rounds: int) -> tuple[Times, Times]:
     """Wall and CPU seconds per evaluation over `rounds` interleaved rounds (the order rotating
     from round to round), after one warm-up run of each contender."""
-    with one_blas_thread():
-        for run in contenders.values():
-            run()
-        wall: Times = {name: [] for name in contenders}
-        cpu: Times = {name: [] for name in contenders}
-        names = list(contenders)
-        for round_index in range(rounds):
-            # Rotate who goes first, so no contender always follows the same neighbour.
-            shift = round_index % len(names)
-            for name in names[shift:] + names[:shift]:
-                run = contenders[name]
-                wall_seconds, cpu_seconds, nfev = run()
-                wall[name].append(wall_seconds / nfev)
-                cpu[name].append(cpu_seconds / nfev)
+    for run in contenders.values():
+        run()
+    wall: Times = {name: [] for name in contenders}
+    cpu: Times = {name: [] for name in contenders}
+    names = list(contenders)
+    for round_index in range(rounds):
+        # Rotate who goes first, so no contender always follows the same neighbour.
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            run = contenders[name]
+            wall_seconds, cpu_seconds, nfev = run()
+            wall[name].append(wall_seconds / nfev)
+            cpu[name].append(cpu_seconds / nfev)
     return wall, cpu
 
 

@@ -1,23 +1,30 @@
-"""Per-evaluation overhead of `pytree_minimize.minimize` against hand-written glue.
+"""Per-evaluation cost of `pytree_minimize` against hand-written glue, at every size.
 
-Every contender minimises Rosenbrock (n = 1000, float64) with scipy's L-BFGS-B for a fixed number
-of iterations; the time per evaluation is a whole run's wall time divided by its `nfev`. Runs
-are interleaved and each ratio is a median of per-round ratios (see `_timing.py`).
+Every contender minimises Rosenbrock with scipy's L-BFGS-B for a fixed number of iterations
+(`gtol = ftol = 0`); the time per evaluation is a whole run's wall time divided by its `nfev`.
+Runs are interleaved, the order rotating from round to round, and each ratio is the median of the
+per-round ratios (see `_timing.py`), so a noisy, shared machine slows every contender alike.
 
-    python benchmarks/overhead.py              # JAX, then the torch and TensorFlow ports
-    python benchmarks/overhead.py --no-ports --rounds 9
+    python benchmarks/overhead.py                  # the whole table (a few minutes)
+    python benchmarks/overhead.py --no-ports --rounds 9 --sizes 10 1000
 
-The floor is scipy driving one hand-written `jax.jit(jax.value_and_grad(f))` on the flat float64
-vector. The pytree contenders get the same numbers split into 3 leaves (300, 300, 400), or
-(n = 2000) into 400 leaves of 5, and their objective concatenates the leaves before calling the
-flat Rosenbrock.
-jaxopt's `ScipyMinimize` runs on the same trees.
+JAX rows: the floor is scipy driving one hand-written `jax.jit(jax.value_and_grad(f))` on the flat
+vector (for float32, the closure casts `x` to float32 and the gradient back to float64);
+`pytree_minimize.minimize` gets the same numbers split into 3 leaves of the same dtype, and its
+objective concatenates them. "default" leaves BLAS at the machine's thread count for both (the
+library then applies its own policy: one thread for L-BFGS-B); "one" holds BLAS to one thread
+around both runs.
+
+Port rows: the torch and TensorFlow ports on 3 nested leaves against a hand-written closure on the
+flat float64 tensor that splits it into the same leaves and calls the same nested objective
+(torch: `torch.autograd.grad`; TensorFlow: a `tf.function` around a GradientTape), and, for
+reference, against a closure whose objective takes the flat tensor directly, which skips the
+nested objective's split and concatenation.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import sys
@@ -31,123 +38,159 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.optimize as sopt  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import MAXITER, OPTIONS, N, Run, measure, ratio, start_point, timed  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+# This checkout's package, not another installed copy.
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
+from _timing import Run, Times, measure, ratio, start_point, timed, with_one_blas_thread  # noqa: E402
 
+import pytree_minimize  # noqa: E402
 from pytree_minimize import minimize  # noqa: E402
 
-THREE_LEAVES = [300, 300, 400]
-MANY_LEAVES = [5] * 400
+#: Iterations per run at each size: enough evaluations to time, few enough for a few minutes.
+ITERATIONS = {10: 300, 1_000: 300, 100_000: 30, 1_000_000: 8, 10_000_000: 4}
+TARGET = 1.10
 
 
-def rosenbrock_flat(x: jax.Array) -> jax.Array:
+def options(n: int) -> dict:
+    return {"maxiter": ITERATIONS.get(n, 20), "gtol": 0.0, "ftol": 0.0}
+
+
+def rosenbrock(x: jax.Array) -> jax.Array:
     return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
 
 def rosenbrock_tree(params: dict) -> jax.Array:
-    return rosenbrock_flat(jnp.concatenate([params[k].ravel() for k in sorted(params)]))
+    return rosenbrock(jnp.concatenate([params[k].ravel() for k in sorted(params)]))
 
 
-def tree_start(sizes: list[int]) -> dict:
+def leaf_sizes(n: int, leaves: int = 3) -> list[int]:
+    base = [n // leaves] * leaves
+    base[-1] += n - sum(base)
+    return base
+
+
+def tree_start(n: int, dtype: type, leaves: int = 3) -> dict:
     # Zero-padded names keep sorted(keys) == optree's order == the flat order.
-    parts = np.split(start_point(sum(sizes)), np.cumsum(sizes)[:-1])
-    return {f"p{i:04d}": leaf for i, leaf in enumerate(parts)}
+    parts = np.split(start_point(n), np.cumsum(leaf_sizes(n, leaves))[:-1])
+    return {f"p{i:05d}": leaf.astype(dtype) for i, leaf in enumerate(parts)}
 
 
-def flat_contender(n: int) -> Run:
-    value_and_grad = jax.jit(jax.value_and_grad(rosenbrock_flat))
+def hand_contender(n: int, dtype: type) -> Run:
+    value_and_grad = jax.jit(jax.value_and_grad(rosenbrock))
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad = value_and_grad(x)
-        return float(value), np.asarray(grad)
+        value, grad = value_and_grad(x.astype(dtype, copy=False))
+        return float(value), np.asarray(grad, dtype=np.float64)
 
     def run() -> int:
-        x0 = start_point(n)
-        result = sopt.minimize(fun, x0, jac=True, method="L-BFGS-B", options=OPTIONS)
-        return result.nfev
+        return sopt.minimize(
+            fun, start_point(n), jac=True, method="L-BFGS-B", options=options(n)
+        ).nfev
 
     return lambda: timed(run)
 
 
-def ours_contender(sizes: list[int]) -> Run:
+def ours_contender(n: int, dtype: type, leaves: int = 3) -> Run:
     def run() -> int:
-        x0 = tree_start(sizes)
-        return minimize(rosenbrock_tree, x0, method="L-BFGS-B", options=OPTIONS).nfev
+        x0 = tree_start(n, dtype, leaves)
+        return minimize(rosenbrock_tree, x0, method="L-BFGS-B", options=options(n)).nfev
 
     return lambda: timed(run)
 
 
-def jaxopt_contender(sizes: list[int]) -> Run:
-    import jaxopt
+def jax_rows(sizes: list[int], rounds: int) -> list[list[str]]:
+    rows = []
+    for n in sizes:
+        for dtype in (np.float64, np.float32):
+            hand, ours = hand_contender(n, dtype), ours_contender(n, dtype)
+            contenders = {
+                "hand": hand,
+                "ours": ours,
+                "hand one": with_one_blas_thread(hand),
+                "ours one": with_one_blas_thread(ours),
+            }
+            wall, cpu = measure(contenders, rounds)
+            default, one = ratio(wall, "ours", "hand"), ratio(wall, "ours one", "hand one")
+            one_cpu = ratio(cpu, "ours one", "hand one")
+            rows.append(
+                [
+                    f"{n:,}",
+                    np.dtype(dtype).name,
+                    ms(wall, "hand"),
+                    f"{default:.2f}x",
+                    ms(wall, "hand one"),
+                    f"{one:.2f}x",
+                    f"{one_cpu:.2f}x",
+                    verdict(default, one),
+                ]
+            )
+            print("  " + " | ".join(rows[-1]), flush=True)
+    return rows
 
-    tolerances = {k: v for k, v in OPTIONS.items() if k != "maxiter"}
-    solver = jaxopt.ScipyMinimize(
-        fun=rosenbrock_tree, method="L-BFGS-B", maxiter=MAXITER, options=tolerances
-    )
 
-    def run() -> int:
-        x0 = {k: jnp.asarray(v) for k, v in tree_start(sizes).items()}
-        _, state = solver.run(x0)
-        return int(state.num_fun_eval)
+def many_leaves_rows(leaves: int, rounds: int) -> list[list[str]]:
+    n = 1_000 if leaves <= 1_000 else 10 * leaves
+    contenders = {
+        "hand": hand_contender(n, np.float64),
+        "ours": ours_contender(n, np.float64, leaves),
+    }
+    wall, _ = measure(contenders, rounds)
+    default = ratio(wall, "ours", "hand")
+    row = [f"{n:,} ({leaves:,} leaves)", "float64", ms(wall, "hand"), f"{default:.2f}x"]
+    return [[*row, "", "", "", verdict(default)]]
 
-    return lambda: timed(run)
+
+def ms(times: Times, name: str) -> str:
+    return f"{1e3 * statistics.median(times[name]):.3f}"
+
+
+def verdict(*ratios: float) -> str:
+    return "ok" if all(r <= TARGET for r in ratios) else f"over {TARGET:.2f}"
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 1_000, 100_000, 1_000_000])
+    parser.add_argument("--port-sizes", type=int, nargs="+", default=[1_000, 100_000])
     parser.add_argument("--no-ports", action="store_true", help="skip the torch/TF ports")
-    options = parser.parse_args()
+    parser.add_argument("--leaves", type=int, default=0, help="add a row with this many leaves")
+    args = parser.parse_args()
 
-    contenders: dict[str, Run] = {
-        "flat": flat_contender(N),
-        "ours 3": ours_contender(THREE_LEAVES),
-        "flat 2000": flat_contender(sum(MANY_LEAVES)),
-        "ours 400": ours_contender(MANY_LEAVES),
-    }
-    has_jaxopt = importlib.util.find_spec("jaxopt") is not None
-    if has_jaxopt:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            contenders["jaxopt 3"] = jaxopt_contender(THREE_LEAVES)
-            contenders["jaxopt 400"] = jaxopt_contender(MANY_LEAVES)
+    load = os.getloadavg()[0]
+    print(f"machine: {os.cpu_count()} cores, load average {load:.1f} at start", flush=True)
+    print(f"package: {os.path.dirname(pytree_minimize.__file__)}", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        wall, cpu = measure(contenders, options.rounds)
-
-    print(
-        f"JAX: Rosenbrock n={N}, L-BFGS-B, {MAXITER} iterations, medians of {options.rounds} "
-        "interleaved rounds (wall clock; process CPU time in brackets)"
-    )
-    flat, flat_cpu = (1e6 * statistics.median(t["flat"]) for t in (wall, cpu))
-    print(
-        f"  hand-written flat jit(value_and_grad), n={N}: {flat:.1f} us/eval [{flat_cpu:.1f} CPU]"
-    )
-    rows: list[tuple[str, str, str, str]] = [
-        ("pytree_minimize, 3 leaves / flat", "ours 3", "flat", "<= 1.10"),
-        ("pytree_minimize, 400 leaves of 5 / flat (n=2000)", "ours 400", "flat 2000", "<= 1.15"),
+        rows = jax_rows(args.sizes, args.rounds)
+        if args.leaves:
+            rows += many_leaves_rows(args.leaves, args.rounds)
+    header = [
+        "n",
+        "dtype",
+        "hand ms/eval",
+        "ours / hand",
+        "hand ms/eval, one",
+        "ours / hand, one",
+        "same, CPU time",
     ]
-    if has_jaxopt:
-        rows += [
-            ("jaxopt.ScipyMinimize, 3 leaves / flat", "jaxopt 3", "flat", "(jaxopt's own cost)"),
-            ("jaxopt.ScipyMinimize / pytree_minimize, 3 leaves", "jaxopt 3", "ours 3", ">= 2.5"),
-            (
-                f"jaxopt.ScipyMinimize / pytree_minimize, {len(MANY_LEAVES)} leaves",
-                "jaxopt 400",
-                "ours 400",
-                ">= 2.5",
-            ),
-        ]
-    for label, name, baseline, target in rows:
-        print(
-            f"  {label:<52} {ratio(wall, name, baseline):6.3f}x "
-            f"[{ratio(cpu, name, baseline):6.3f}x]   target {target}"
-        )
+    print(f"\nJAX, L-BFGS-B on Rosenbrock, 3 leaves, medians of {args.rounds} interleaved rounds")
+    print(markdown([*header, f"<= {TARGET:.2f}"], rows))
 
-    if not options.no_ports:
+    if not args.no_ports:
         import ports_overhead
 
-        ports_overhead.main(rounds=options.rounds)
+        port_rows = ports_overhead.rows(args.port_sizes, args.rounds, options)
+        if port_rows:
+            print("\nPorts, L-BFGS-B on Rosenbrock, 3 nested leaves, float64, default BLAS threads")
+            print(markdown(ports_overhead.HEADER, port_rows))
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end (started at {load:.1f})")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Data-parallel least squares on 1, 2, 4 and 8 host devices: time per evaluation.
+"""Data-parallel least squares on 1, 2, 4 and 8 devices: time per evaluation.
 
-The rows of the data are sharded over a one-axis mesh of CPU host devices; the parameters are
-replicated. Each device count runs in its own process (JAX fixes the device count when it starts)
-and reports two figures:
+The rows of the data are sharded over a one-axis mesh of devices: the machine's accelerators
+where it has some (as many of 1, 2, 4, 8 as it holds; 10^6 rows by default), else CPU host
+devices (`--platform cpu` forces those); the parameters are replicated. Each device count runs
+in its own process (JAX fixes the device count when it starts) and reports two figures:
 
 - *evaluation*: one call of the flat value-and-gradient that scipy drives, from a NumPy float64
   vector in to the float64 value and gradient out (median over calls);
@@ -45,8 +46,8 @@ def child(devices: int, rows: int, params: int, calls: int, runs: int, iters: in
     from pytree_minimize._jax_backend import JaxBackend
     from pytree_minimize._tree import build_layout
 
-    assert len(jax.devices()) == devices, jax.devices()
-    mesh = Mesh(np.array(jax.devices()), ("rows",))
+    assert len(jax.devices()) >= devices, jax.devices()
+    mesh = Mesh(np.array(jax.devices()[:devices]), ("rows",))
     by_rows = NamedSharding(mesh, P("rows"))
     replicated = NamedSharding(mesh, P())
 
@@ -108,10 +109,21 @@ def child(devices: int, rows: int, params: int, calls: int, runs: int, iters: in
     }
 
 
+def accelerators() -> tuple[str, int]:
+    """The platform and device count JAX finds by default ("cpu" where no accelerator)."""
+    probe = "import jax; print(jax.default_backend(), jax.device_count())"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    if out.returncode != 0:
+        return "cpu", 1
+    platform_name, count = out.stdout.split()[-2:]
+    return platform_name, int(count)
+
+
 def run_child(devices: int, args: argparse.Namespace) -> dict:
     env = dict(os.environ)
-    env["JAX_PLATFORMS"] = "cpu"
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    if args.platform == "cpu":
+        env["JAX_PLATFORMS"] = "cpu"
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     command = [
         sys.executable, str(Path(__file__).resolve()), "--child", str(devices),
         "--rows", str(args.rows), "--params", str(args.params), "--calls", str(args.calls),
@@ -129,7 +141,7 @@ def table(results: list[dict], args: argparse.Namespace, command: str, load: lis
         "# Sharded least squares: time per evaluation",
         "",
         f"Produced by `{command}` ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
-        f"{os.cpu_count()} cores, host CPU devices; 1-minute load average "
+        f"{os.cpu_count()} cores, {args.platform} devices; 1-minute load average "
         f"{min(load):.1f} to {max(load):.1f} during the runs).",
         "",
         f"Data-parallel least squares: {args.params:,} float32 parameters (replicated) and "
@@ -150,12 +162,16 @@ def table(results: list[dict], args: argparse.Namespace, command: str, load: lis
             f"{r['evaluation_cpu_ms']:.1f} | {r['minimize_ms']:.1f} | "
             f"{base / r['evaluation_ms']:.2f}x | {r['fun']:.6g} | {r['nfev']} |"
         )
-    lines += [
-        "",
-        "Host devices share the machine's cores, so on a machine with fewer cores than devices "
-        "more devices cannot run faster; there the table shows what partitioning costs. The "
-        "`fun` column is the same answer on every device count.",
-    ]
+    same = "The `fun` column is the same answer on every device count."
+    if args.platform == "cpu":
+        note = (
+            "Host devices share the machine's cores, so on a machine with fewer cores than "
+            "devices more devices cannot run faster; there the table shows what partitioning "
+            f"costs. {same}"
+        )
+    else:
+        note = f"The data is generated on the devices; no host copy of it exists. {same}"
+    lines += ["", note]
     if args.rows < 1_000_000:
         lines.append(
             f"The target size, 10^6 rows, is {4e6 * args.params / 1e9:.0f} GB of float32 data; "
@@ -167,7 +183,8 @@ def table(results: list[dict], args: argparse.Namespace, command: str, load: lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=65_536)
+    parser.add_argument("--rows", type=int, help="65,536 on CPU, 10^6 on accelerators")
+    parser.add_argument("--platform", choices=["auto", "cpu"], default="auto")
     parser.add_argument("--params", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
@@ -177,9 +194,16 @@ def main() -> None:
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        sys.path.insert(0, str(HERE.parent))  # this checkout's package
         result = child(args.child, args.rows, args.params, args.calls, args.runs, args.iters)
         print("RESULT " + json.dumps(result), flush=True)
         return
+    if args.platform == "auto":
+        args.platform, count = accelerators()
+        if args.platform != "cpu":
+            args.devices = [d for d in args.devices if d <= count]
+    if args.rows is None:
+        args.rows = 65_536 if args.platform == "cpu" else 1_000_000
     if any(args.rows % d for d in args.devices):
         parser.error(f"--rows {args.rows} must divide by every device count {args.devices}")
     results, load = [], [os.getloadavg()[0]]
@@ -190,7 +214,13 @@ def main() -> None:
     changed = [
         f" --{name} {' '.join(map(str, value)) if isinstance(value, list) else value}"
         for name, value in vars(args).items()
-        if name not in ("out", "child") and value != parser.get_default(name)
+        if name not in ("out", "child", "platform", "devices", "rows")
+        and value != parser.get_default(name)
+    ]
+    changed += [
+        f" --rows {args.rows}"
+        for default in [65_536 if args.platform == "cpu" else 1_000_000]
+        if args.rows != default
     ]
     command = "python benchmarks/sharded.py" + "".join(changed)
     text = table(results, args, command, load)

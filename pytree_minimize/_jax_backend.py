@@ -344,7 +344,8 @@ class JaxBackend:
             # Complex only at the complex-step points: scipy compares the value at a real `x`
             # with floats.
             return lambda x: (complex if np.iscomplexobj(x) else float)(compiled(x, dynamic))
-        return lambda x: float(compiled(x, dynamic))
+        dtype = transfer_dtype(layout)
+        return lambda x: float(compiled(x.astype(dtype, copy=False), dynamic))
 
     def value_and_grad(
         self, fun: Callable, layout: Layout, args: tuple
@@ -360,7 +361,7 @@ class JaxBackend:
             return packed
 
         compiled, dynamic = self._compile("value_and_grad", fun, layout, args, make)
-        return _unpack(compiled, dynamic)
+        return _unpack(compiled, dynamic, transfer_dtype(layout))
 
     def value_and_user_grad(
         self, fun: Callable, layout: Layout, args: tuple
@@ -382,7 +383,7 @@ class JaxBackend:
             return packed
 
         compiled, dynamic = self._compile("value_and_user_grad", fun, layout, args, make)
-        return _unpack(compiled, dynamic)
+        return _unpack(compiled, dynamic, transfer_dtype(layout))
 
     def hessian(
         self, fun: Callable, layout: Layout, args: tuple
@@ -636,12 +637,22 @@ def _ravel_output(out_layout: Layout, out: PyTree) -> jax.Array:
     return jnp.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-def _unpack(compiled: Any, dynamic: list[Any]) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+def _unpack(
+    compiled: Any, dynamic: list[Any], dtype: type = np.float64
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
-        out = np.asarray(compiled(x, dynamic), dtype=np.float64)
+        out = np.asarray(compiled(x.astype(dtype, copy=False), dynamic), dtype=np.float64)
         return out[0], out[1:]
 
     return value_and_grad
+
+
+def transfer_dtype(layout: Layout) -> type:
+    """The dtype scipy's float64 vector crosses to the device in: float32 where no leaf needs
+    more (float32, float16, bfloat16, complex64 leaves), so that a float32 problem on a GPU moves
+    and stores no float64 copy of `x`; the cast on the host rounds as the device would."""
+    wide = any(spec.dtype.itemsize > (8 if spec.dtype.kind == "c" else 4) for spec in layout.leaves)
+    return np.float64 if wide else np.float32
 
 
 def _x64_enabled() -> bool:

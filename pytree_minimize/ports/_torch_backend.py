@@ -125,14 +125,26 @@ class _Plan:
         self.shapes = [None if len(step[0]) == 1 else step[0] for step in self.steps]
         self.reshape = any(shape is not None for shape in self.shapes)
         self.simple = simple
+        # Every leaf float32 on the one device: `x` crosses as float32 (see `to_device`).
+        self.narrow = all(
+            cast == torch.float32 and real is None and move is None
+            for _, cast, real, move in self.steps
+        )
 
-    def to_device(self, x: np.ndarray) -> torch.Tensor:
-        """The host vector `x` as a float64 (or complex128) tensor on the device: one transfer."""
+    def to_device(self, x: np.ndarray, *, narrow: bool = False) -> torch.Tensor:
+        """The host vector `x` as a float64 (or complex128) tensor on the device: one transfer.
+        With `narrow` and float32 leaves, a float32 tensor: cast on the host, so that no float64
+        copy of `x` reaches the device (the leaves' casts are then no-ops)."""
+        if narrow and self.narrow and x.dtype == np.float64:
+            return self._on_device(torch.from_numpy(x.astype(np.float32)))
         if type(x) is not np.ndarray or not x.flags.writeable:
             x = np.array(x)  # torch warns on read-only arrays
         flat = torch.from_numpy(x)
         if flat.dtype is not torch.float64 and flat.dtype is not torch.complex128:
             flat = flat.to(torch.complex128 if flat.is_complex() else torch.float64)
+        return self._on_device(flat)
+
+    def _on_device(self, flat: torch.Tensor) -> torch.Tensor:
         return flat if self.on_cpu else flat.to(self.device)
 
     def leaves(self, flat: torch.Tensor) -> list[torch.Tensor]:
@@ -281,7 +293,7 @@ class TorchBackend(PlainHooks):
         seeds: dict[torch.dtype, torch.Tensor] = {}
 
         def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
-            flat = to_device(x).requires_grad_(True)
+            flat = to_device(x, narrow=True).requires_grad_(True)
             value = fun(tree(flat), *args)
             if (
                 type(value) is not torch.Tensor
@@ -301,8 +313,9 @@ class TorchBackend(PlainHooks):
             else:
                 (grad,) = torch.autograd.grad(value, flat)
             if on_cpu:
-                return value.item(), grad.numpy()
+                return value.item(), grad.numpy().astype(np.float64, copy=False)
             packed = torch.cat([value.detach().to(grad.dtype).reshape(1), grad]).cpu().numpy()
+            packed = packed.astype(np.float64, copy=False)
             return packed[0], packed[1:]
 
         return value_and_grad

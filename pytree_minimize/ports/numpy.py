@@ -52,6 +52,7 @@ def minimize(
     options: dict | None = None,
     *,
     progress: Any = False,
+    blas_threads: int | str | None = "auto",
 ) -> sopt.OptimizeResult:
     """Minimise a scalar NumPy function of a nested structure of arrays with any
     `scipy.optimize.minimize` method.
@@ -79,6 +80,11 @@ def minimize(
             arrays.
         options: Method options, passed to scipy.
         progress: True for a tqdm progress bar, or a tqdm instance.
+        blas_threads: BLAS threads while scipy iterates. 'auto' holds BLAS to one thread for
+            the methods that only update vectors (L-BFGS-B, CG, TNC, Newton-CG, trust-ncg,
+            trust-krylov, Nelder-Mead, Powell, COBYLA), where threaded BLAS calls wait on cores
+            held by other thread pools, and leaves it alone for methods with dense matrices; an
+            int holds it to that many threads; None leaves it alone.
 
     Returns:
         scipy's `OptimizeResult`, with `x` and `jac` structured like `x0` and `history`.
@@ -113,6 +119,7 @@ def minimize(
         callback=callback,
         options=options,
         progress=progress,
+        blas_threads=blas_threads,
     )
 
 

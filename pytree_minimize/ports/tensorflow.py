@@ -83,6 +83,7 @@ def minimize(
     *,
     progress: Any = False,
     jit_compile: bool = False,
+    blas_threads: int | str | None = "auto",
 ) -> sopt.OptimizeResult:
     """Minimise a scalar TensorFlow function of a nested structure of tensors with any
     `scipy.optimize.minimize` method.
@@ -112,6 +113,11 @@ def minimize(
             tensors.
         options: Method options, passed to scipy.
         progress: True for a tqdm progress bar, or a tqdm instance.
+        blas_threads: BLAS threads while scipy iterates. 'auto' holds BLAS to one thread for
+            the methods that only update vectors (L-BFGS-B, CG, TNC, Newton-CG, trust-ncg,
+            trust-krylov, Nelder-Mead, Powell, COBYLA), where threaded BLAS calls wait on cores
+            held by other thread pools, and leaves it alone for methods with dense matrices; an
+            int holds it to that many threads; None leaves it alone.
         jit_compile: Compile the evaluations with XLA.
 
     Returns:
@@ -145,6 +151,7 @@ def minimize(
         callback=callback,
         options=options,
         progress=progress,
+        blas_threads=blas_threads,
     )
 
 
