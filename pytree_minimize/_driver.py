@@ -188,17 +188,15 @@ class _Recorder:
     told apart further by `fun` where the callback reports it, and only the latest keeps its
     gradient (the array scipy keeps too: holding one more would also keep the evaluation's
     output buffer from being reused, which cost 15% per evaluation at n = 100,000). Methods that
-    report an earlier evaluation as the iterate without its gradient (`KEEPS_TWO`: trust-region
-    methods after rejecting a trial point) keep the latest two.
+    report an earlier evaluation as the iterate without its gradient (`keep_two`, the method
+    table's `reports_earlier_iterate`: trust-region methods after rejecting a trial point) keep
+    the latest two.
     """
 
     __slots__ = ("_gradients", "_recent", "fun", "grad")
 
-    #: scipy methods whose callback can report the evaluation before the latest, without `jac`.
-    KEEPS_TWO = frozenset({"dogleg", "trust-ncg", "trust-exact", "trust-krylov"})
-
-    def __init__(self, method: str = "") -> None:
-        self._gradients = 2 if method.lower() in self.KEEPS_TWO else 1
+    def __init__(self, *, keep_two: bool = False) -> None:
+        self._gradients = 2 if keep_two else 1
         self.fun: Any = np.nan
         self.grad: np.ndarray | None = None
         self._recent: collections.deque[list[Any]] = collections.deque(maxlen=4)
@@ -535,9 +533,9 @@ def minimize(
         constraint_list = []
 
     trees = _Trees(layout, x0_leaves, backend)
-    recorder = _Recorder(info.name)
+    recorder = _Recorder(keep_two=info.reports_earlier_iterate)
     threads = _threads.threads_for(
-        "" if callable(method) else info.name, hess=hess, blas_threads=blas_threads
+        info.vector_only and not callable(method), hess=hess, blas_threads=blas_threads
     )
     with backend.precision(layout), _threads.limit_blas(threads):
         scipy_fun, scipy_jac = _objective(backend, info, fun, jac, layout, args, trees, recorder)

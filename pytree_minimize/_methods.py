@@ -39,6 +39,10 @@ class MethodInfo(NamedTuple):
         callback: "intermediate" (`callback(intermediate_result)`) or "legacy" (only
             `callback(xk)`).
         legacy_callback_state: a legacy user callback receives `(x, state)` (trust-constr).
+        vector_only: the method's own linear algebra works on vectors (or matrices of a few
+            columns), where threaded BLAS only contends (see `_threads`).
+        reports_earlier_iterate: the callback may report the evaluation before the latest one,
+            without its gradient (a trust-region method after rejecting a trial point).
         interior_bounds: the method stops strictly inside the box (an interior-point method),
             and the bounds' multipliers are the last entry of scipy's `v`.
         gradient_fields: the result's fields, besides `jac`, that hold a gradient over the flat
@@ -63,16 +67,18 @@ class MethodInfo(NamedTuple):
     legacy_callback_state: bool = False
     interior_bounds: bool = False
     gradient_fields: tuple[str, ...] = ()
+    vector_only: bool = False
+    reports_earlier_iterate: bool = False
 
 
 _TABLE = (
-    MethodInfo("Nelder-Mead", False, None, True, False),
-    MethodInfo("Powell", False, None, True, False),
-    MethodInfo("CG", True, None, False, False),
+    MethodInfo("Nelder-Mead", False, None, True, False, vector_only=True),
+    MethodInfo("Powell", False, None, True, False, vector_only=True),
+    MethodInfo("CG", True, None, False, False, vector_only=True),
     MethodInfo("BFGS", True, None, False, False),
-    MethodInfo("Newton-CG", True, "hvp", False, False, needs_jac=True),
-    MethodInfo("L-BFGS-B", True, None, True, False),
-    MethodInfo("TNC", True, None, True, False, callback="legacy"),
+    MethodInfo("Newton-CG", True, "hvp", False, False, needs_jac=True, vector_only=True),
+    MethodInfo("L-BFGS-B", True, None, True, False, vector_only=True),
+    MethodInfo("TNC", True, None, True, False, callback="legacy", vector_only=True),
     MethodInfo(
         "COBYLA",
         False,
@@ -82,6 +88,7 @@ _TABLE = (
         constraint_form="object",
         drops_fixed_variables=True,
         drops_fixed_in_linear=True,
+        vector_only=True,
     ),
     MethodInfo(
         "COBYQA", False, None, True, True, constraint_form="object", drops_fixed_variables=True
@@ -111,10 +118,48 @@ _TABLE = (
         interior_bounds=True,
         gradient_fields=("grad", "lagrangian_grad"),
     ),
-    MethodInfo("dogleg", True, "dense", False, False, needs_jac=True, needs_hess=True),
-    MethodInfo("trust-ncg", True, "hvp", False, False, needs_jac=True, needs_hess=True),
-    MethodInfo("trust-exact", True, "dense", False, False, needs_jac=True, needs_hess=True),
-    MethodInfo("trust-krylov", True, "hvp", False, False, needs_jac=True, needs_hess=True),
+    MethodInfo(
+        "dogleg",
+        True,
+        "dense",
+        False,
+        False,
+        needs_jac=True,
+        needs_hess=True,
+        reports_earlier_iterate=True,
+    ),
+    MethodInfo(
+        "trust-ncg",
+        True,
+        "hvp",
+        False,
+        False,
+        needs_jac=True,
+        needs_hess=True,
+        vector_only=True,
+        reports_earlier_iterate=True,
+    ),
+    MethodInfo(
+        "trust-exact",
+        True,
+        "dense",
+        False,
+        False,
+        needs_jac=True,
+        needs_hess=True,
+        reports_earlier_iterate=True,
+    ),
+    MethodInfo(
+        "trust-krylov",
+        True,
+        "hvp",
+        False,
+        False,
+        needs_jac=True,
+        needs_hess=True,
+        vector_only=True,
+        reports_earlier_iterate=True,
+    ),
 )
 
 METHODS: dict[str, MethodInfo] = {info.name.lower(): info for info in _TABLE}

@@ -10,7 +10,7 @@ n = 100,000, one BLAS `dot` in NumPy's pool between calls made scipy's threaded 
 about 150x slower, and scipy driving hand-written `jit(value_and_grad)` (with XLA's threads in
 between) ran 17x slower at the default thread count than at one thread. Hence the policy:
 
-- methods that work on vectors only (`VECTOR_METHODS`) run with BLAS held to one thread;
+- methods that work on vectors only (`MethodInfo.vector_only`) run with BLAS held to one thread;
 - methods with dense matrices, where threads pay (BFGS's inverse Hessian, SLSQP, trust-constr,
   dogleg, trust-exact, COBYQA, a user's dense `hess`, custom methods), keep the default.
 
@@ -25,12 +25,6 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from typing import Any
-
-#: scipy methods whose own linear algebra is on vectors (or on matrices of a few columns).
-VECTOR_METHODS = frozenset(
-    {"nelder-mead", "powell", "cg", "newton-cg", "l-bfgs-b", "tnc", "cobyla"}
-    | {"trust-ncg", "trust-krylov"}
-)
 
 _lock = threading.Lock()
 _active: list[int] = []  # the limits of the runs in progress
@@ -49,11 +43,12 @@ def check_blas_threads(blas_threads: Any) -> None:
     )
 
 
-def threads_for(method: str, *, hess: Any, blas_threads: Any) -> int | None:
-    """The BLAS thread limit for one run, or None to leave BLAS as it is."""
+def threads_for(vector_only: bool, *, hess: Any, blas_threads: Any) -> int | None:
+    """The BLAS thread limit for one run, or None to leave BLAS as it is. `vector_only` is the
+    method table's fact of that name (False for a custom method)."""
     if blas_threads != "auto":
         return blas_threads
-    if method.lower() in VECTOR_METHODS and (hess is None or isinstance(hess, str)):
+    if vector_only and (hess is None or isinstance(hess, str)):
         return 1
     return None
 

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from pytree_minimize import _driver, _jax_backend, minimize
+from pytree_minimize._methods import METHODS
 
 
 @pytest.mark.parametrize(("method", "kept"), [("L-BFGS-B", 1), ("trust-ncg", 2)])
 def test_recorder_keeps_no_x_and_the_latest_gradients(method: str, kept: int) -> None:
-    recorder = _driver._Recorder(method)
+    info = METHODS[method.lower()]
+    recorder = _driver._Recorder(keep_two=info.reports_earlier_iterate)
     points, grads = [], []
 
     def evaluate(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -40,7 +42,7 @@ def test_recorder_keeps_no_x_and_the_latest_gradients(method: str, kept: int) ->
 
 
 def test_recorder_tells_points_apart_by_fun_where_samples_agree() -> None:
-    recorder = _driver._Recorder("trust-ncg")
+    recorder = _driver._Recorder(keep_two=True)
     recorded = recorder.value_and_grad(lambda x: (float(x.sum()), x + 1.0))
     first, second = np.zeros(10_000), np.zeros(10_000)
     second[1] = 3.0  # not among the sampled elements
