@@ -505,9 +505,21 @@ def minimize(
         x0 = array
     if _is_scipy_problem(backend, x0, bounds, constraints):
         return _minimize_as_scipy(
-            backend, fun, x0, args, method, jac, hess, hessp, bounds, constraints, tol,
-            callback, options, progress,
-        )  # fmt: skip
+            backend,
+            fun,
+            x0,
+            args=args,
+            method=method,
+            jac=jac,
+            hess=hess,
+            hessp=hessp,
+            bounds=bounds,
+            constraints=constraints,
+            tol=tol,
+            callback=callback,
+            options=options,
+            progress=progress,
+        )
     backend.check_args(x0, args)
     backend.prepare(x0)
     layout = build_layout(x0, describe_leaf=backend.describe_leaf)
@@ -620,6 +632,7 @@ def _minimize_as_scipy(
     backend: Backend,
     fun: Callable,
     x0: np.ndarray,
+    *,
     args: tuple,
     method: Any,
     jac: Any,
