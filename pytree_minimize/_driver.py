@@ -9,7 +9,6 @@ that call's state (the JAX backend keeps x0's shardings).
 
 from __future__ import annotations
 
-import collections
 import inspect
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from ._methods import METHOD_NAMES, MethodInfo, normalize_method
 
 __all__ = ["METHOD_NAMES", "MethodInfo", "minimize", "normalize_method"]
 from ._progress import History, make_progress
+from ._recorder import Recorder
 from ._tree import (
     Bounds,
     Layout,
@@ -178,104 +178,6 @@ class _Trees:
 # The evaluations handed to scipy.
 
 
-class _Recorder:
-    """Remembers the latest few evaluations, so history has `fun` and the gradient norm at the
-    iterate for methods whose callback reports only `x`. A single "latest" is not enough: after
-    rejecting a trial point, trust-region methods call back at the previous iterate.
-
-    The bookkeeping costs O(1) per evaluation and holds no vector scipy does not hold: an
-    evaluation is known by a fingerprint of `x` (a few sampled elements, see `_fingerprint`),
-    told apart further by `fun` where the callback reports it, and only the latest keeps its
-    gradient (the array scipy keeps too: holding one more would also keep the evaluation's
-    output buffer from being reused, which cost 15% per evaluation at n = 100,000). Methods that
-    report an earlier evaluation as the iterate without its gradient (`keep_two`, the method
-    table's `reports_earlier_iterate`: trust-region methods after rejecting a trial point) keep
-    the latest two.
-    """
-
-    __slots__ = ("_gradients", "_recent", "fun", "grad")
-
-    def __init__(self, *, keep_two: bool = False) -> None:
-        self._gradients = 2 if keep_two else 1
-        self.fun: Any = np.nan
-        self.grad: np.ndarray | None = None
-        self._recent: collections.deque[list[Any]] = collections.deque(maxlen=4)
-
-    def _append(self, x: np.ndarray, fun: Any, grad: np.ndarray | None) -> None:
-        if len(self._recent) >= self._gradients:
-            self._recent[-self._gradients][2] = None  # older gradients are not kept alive
-        self._recent.append([_fingerprint(x), fun, grad])
-
-    def remember(self, x: np.ndarray, fun: Any, grad: np.ndarray | None) -> None:
-        self.fun, self.grad = fun, grad
-        self._append(x, fun, grad)
-
-    def _entry(self, x: np.ndarray, fun: Any = None) -> list[Any] | None:
-        key = _fingerprint(x)
-        matches = [entry for entry in reversed(self._recent) if entry[0] == key]
-        for entry in matches:
-            if fun is None or entry[1] == fun:
-                return entry
-        return matches[0] if matches else None
-
-    def iterate(self, x: np.ndarray, fun: Any, grad: Any) -> tuple[Any, np.ndarray | None]:
-        """`(fun, grad)` at the iterate `x` of a callback, taking what the callback lacks from
-        the evaluation at `x` (else from the latest one), and keeping `x` among the recent
-        evaluations: a trust-region method may report it again after rejecting a trial point."""
-        entry = self._entry(x, fun)
-        seen = entry if entry is not None else [None, self.fun, self.grad]
-        fun = seen[1] if fun is None else fun
-        grad = seen[2] if grad is None else grad
-        if entry is None or entry is not self._recent[-1]:
-            self._append(x, fun, grad)
-        return fun, grad
-
-    def value(self, evaluate: Callable) -> Callable:
-        def recorded(x: np.ndarray) -> Any:
-            value = evaluate(x)
-            if not np.iscomplexobj(x):  # complex-step points (jac='cs') are not iterates
-                self.remember(x, value, None)
-            return value
-
-        return recorded
-
-    def gradient(self, evaluate: Callable) -> Callable:
-        def recorded(x: np.ndarray) -> np.ndarray:
-            grad = evaluate(x)
-            entry = self._entry(x)
-            if entry is None or entry is not self._recent[-1]:
-                self.remember(x, np.nan, grad)
-            else:
-                entry[2] = grad
-            self.grad = grad
-            return grad
-
-        return recorded
-
-    def value_and_grad(self, evaluate: Callable) -> Callable:
-        def recorded(x: np.ndarray) -> tuple[Any, np.ndarray]:
-            out = evaluate(x)
-            self.fun, self.grad = out
-            self._append(x, *out)
-            return out
-
-        return recorded
-
-
-#: Elements of `x` sampled for its fingerprint.
-_SAMPLES = 32
-
-
-def _fingerprint(x: np.ndarray) -> tuple[tuple[int, ...], bytes]:
-    """A key for `x` read from `_SAMPLES` evenly spaced elements (all of a short `x`): O(1) where
-    comparing whole vectors would be O(n) per callback. Two recent evaluation points that agree
-    on every sampled element are told apart by `fun`."""
-    flat = np.ravel(x)
-    if flat.size > _SAMPLES:
-        flat = flat[:: -(-flat.size // _SAMPLES)]
-    return np.shape(x), flat.tobytes()
-
-
 def _objective(
     backend: Backend,
     info: MethodInfo,
@@ -284,7 +186,7 @@ def _objective(
     layout: Layout,
     args: tuple,
     trees: _Trees,
-    recorder: _Recorder,
+    recorder: Recorder,
 ) -> tuple[Callable, Any]:
     """scipy's `(fun, jac)` pair for the method and the user's `jac`."""
     if jac is True:
@@ -421,7 +323,7 @@ def _callback(
     info: MethodInfo,
     trees: _Trees,
     history: History,
-    recorder: _Recorder,
+    recorder: Recorder,
 ) -> Callable:
     """The callback handed to scipy: records history and progress, then calls the user's with
     pytrees in place of flat vectors."""
@@ -545,7 +447,7 @@ def minimize(
         constraint_list = []
 
     trees = _Trees(layout, x0_leaves, backend)
-    recorder = _Recorder(keep_two=info.reports_earlier_iterate)
+    recorder = Recorder(keep_two=info.reports_earlier_iterate)
     threads = _threads.threads_for(
         info.vector_only and not callable(method), hess=hess, blas_threads=blas_threads
     )
@@ -654,7 +556,7 @@ def _minimize_as_scipy(
         _constraints.parse(constraint, index)
     has_constraints = bool(constraints) if not isinstance(constraints, dict) else True
     info = normalize_method(method, has_bounds=bounds is not None, has_constraints=has_constraints)
-    recorder = _Recorder()
+    recorder = Recorder()
     history = History(
         gradient=info.gradient,
         bar=make_progress(progress),

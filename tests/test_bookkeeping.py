@@ -11,14 +11,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pytree_minimize import _driver, _jax_backend, minimize
+from pytree_minimize import _jax_backend, minimize
 from pytree_minimize._methods import METHODS
+from pytree_minimize._recorder import Recorder
 
 
 @pytest.mark.parametrize(("method", "kept"), [("L-BFGS-B", 1), ("trust-ncg", 2)])
 def test_recorder_keeps_no_x_and_the_latest_gradients(method: str, kept: int) -> None:
     info = METHODS[method.lower()]
-    recorder = _driver._Recorder(keep_two=info.reports_earlier_iterate)
+    recorder = Recorder(keep_two=info.reports_earlier_iterate)
     points, grads = [], []
 
     def evaluate(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -42,7 +43,7 @@ def test_recorder_keeps_no_x_and_the_latest_gradients(method: str, kept: int) ->
 
 
 def test_recorder_tells_points_apart_by_fun_where_samples_agree() -> None:
-    recorder = _driver._Recorder(keep_two=True)
+    recorder = Recorder(keep_two=True)
     recorded = recorder.value_and_grad(lambda x: (float(x.sum()), x + 1.0))
     first, second = np.zeros(10_000), np.zeros(10_000)
     second[1] = 3.0  # not among the sampled elements
