@@ -23,7 +23,14 @@ from scipy.sparse.linalg import LinearOperator
 from . import _dropin
 from ._constraint_parse import Parsed, as_list, parse
 from ._linear_constraint import LinearConstraint
-from ._tree import NAMESPACE, broadcast_prefix, describe_output, is_floating
+from ._tree import (
+    NAMESPACE,
+    broadcast_prefix,
+    check_bound_order,
+    describe_output,
+    element_at,
+    is_floating,
+)
 
 if TYPE_CHECKING:
     from ._backend import Backend
@@ -166,29 +173,8 @@ def _bounds(
     name = _name(index)
     lower = broadcast_prefix(lb, out_layout, name=f"{name}.lb", fill=-np.inf, size=m, host=backend)
     upper = broadcast_prefix(ub, out_layout, name=f"{name}.ub", fill=np.inf, size=m, host=backend)
-    if np.isnan(lower).any() or np.isnan(upper).any():
-        raise ValueError(
-            f"`{name}` has NaN in `lb` or `ub`; use -inf or inf for an unbounded side."
-        )
-    bad = np.flatnonzero(lower > upper)
-    if bad.size:
-        raise ValueError(
-            f"`{name}` has lb > ub at {_locate(out_layout, int(bad[0]), name)}: "
-            f"lb={lower[bad[0]]}, ub={upper[bad[0]]}. Each lower bound must not exceed its upper "
-            "bound."
-        )
+    check_bound_order(lower, upper, out_layout, name=name, root=f"{name}(x)")
     return lower, upper
-
-
-def _locate(out_layout: Layout | None, flat_index: int, name: str) -> str:
-    if out_layout is None:
-        return f"element {flat_index}"
-    accessors = out_layout.treedef.accessors()
-    for spec, accessor in zip(out_layout.leaves, accessors, strict=True):
-        if spec.offset <= flat_index < spec.offset + spec.size:
-            element = tuple(int(i) for i in np.unravel_index(flat_index - spec.offset, spec.shape))
-            return f"`{accessor.codify(name + '(x)')}` element {element}"
-    return f"element {flat_index}"
 
 
 # User-supplied derivatives, translated from pytrees to the flat vector.
@@ -254,23 +240,15 @@ def _dense_jacobian(
             f"dense ({m}, {n}) Jacobian, or a pytree like `jax.jacrev(fun)(x)`."
         ) from None
     rows = []
-    for spec, block in zip(out_layout.leaves, blocks, strict=True):
-        leaves, treedef = optree.tree_flatten(block, namespace=NAMESPACE)
-        if treedef != layout.treedef:
-            raise ValueError(
-                f"`{name}`'s `jac` holds {treedef} for output leaf {spec.shape}; expected a "
-                f"pytree like `x` ({layout.treedef}), as `jax.jacrev(fun)(x)` returns."
-            )
-        row = []
-        for x_spec, leaf in zip(layout.leaves, leaves, strict=True):
-            array = np.asarray(backend.to_numpy(leaf), dtype=np.float64)
-            if array.shape != spec.shape + x_spec.shape:
-                raise ValueError(
-                    f"`{name}`'s `jac` has shape {array.shape} for the derivative of an output "
-                    f"leaf of shape {spec.shape} by `{x_spec.path}` of shape {x_spec.shape}; "
-                    f"expected {spec.shape + x_spec.shape}."
-                )
-            row.append(array.reshape(spec.size, x_spec.size))
+    accessors = out_layout.treedef.accessors()
+    for spec, accessor, block in zip(out_layout.leaves, accessors, blocks, strict=True):
+        leaves = layout.leaves_like_x(
+            block, name=accessor.codify(f"{name}.jac(x)"), leading=spec.shape
+        )
+        row = [
+            np.asarray(backend.to_numpy(leaf), dtype=np.float64).reshape(spec.size, x_spec.size)
+            for x_spec, leaf in zip(layout.leaves, leaves, strict=True)
+        ]
         rows.append(np.concatenate(row, axis=1))
     return np.concatenate(rows, axis=0)
 
@@ -488,7 +466,8 @@ def _check_affine(
         raise ValueError(
             f"`{name}` is a `LinearConstraint`, but its function is not linear in `x`: at a "
             f"second point it differs from its linearisation at `x0` by {error[worst]:.3g} at "
-            f"{_locate(out_layout, worst, name)}. State it as a `NonlinearConstraint`."
+            f"{element_at(out_layout, worst, root=f'{name}(x)')}. State it as a "
+            "`NonlinearConstraint`."
         )
 
 

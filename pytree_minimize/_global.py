@@ -29,7 +29,16 @@ from . import _constraint_emit, _constraint_parse, _driver
 from ._backend import BatchedBackend
 from ._methods import GLOBAL_FEASIBILITY
 from ._progress import History, make_progress
-from ._tree import NAMESPACE, Bounds, PyTree, build_layout, flat_bounds, flatten, locate
+from ._tree import (
+    NAMESPACE,
+    Bounds,
+    PyTree,
+    build_layout,
+    check_bound_order,
+    element_at,
+    flat_bounds,
+    flatten,
+)
 
 BackendFor = Callable[[PyTree], BatchedBackend]
 
@@ -239,19 +248,13 @@ def _check_box(problem: Problem, method: str) -> None:
     lb, ub = problem.lb, problem.ub
     bad = np.flatnonzero(~(np.isfinite(lb) & np.isfinite(ub)))
     if bad.size:
-        path, index = locate(problem.layout, int(bad[0]))
+        where = element_at(problem.layout, int(bad[0]))
         raise ValueError(
-            f"`bounds` must be finite for `{method}`; at `{path}` (element {index}) lb="
-            f"{lb[bad[0]]}, ub={ub[bad[0]]}. Give every parameter a finite lower and upper bound "
+            f"`bounds` must be finite for `{method}`; at {where} lb={lb[bad[0]]}, ub="
+            f"{ub[bad[0]]}. Give every parameter a finite lower and upper bound "
             "(a side left None is unbounded)."
         )
-    bad = np.flatnonzero(lb > ub)
-    if bad.size:
-        path, index = locate(problem.layout, int(bad[0]))
-        raise ValueError(
-            f"`bounds` has lb > ub at `{path}` (element {index}): lb={lb[bad[0]]}, ub="
-            f"{ub[bad[0]]}. Each lower bound must not exceed its upper bound."
-        )
+    check_bound_order(lb, ub, problem.layout)
 
 
 def feasibility_constraints(problem: Problem, constraints: list) -> list:

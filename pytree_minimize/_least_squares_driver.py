@@ -22,7 +22,7 @@ from ._driver import _wants_intermediate_result
 from ._methods import LeastSquaresMethod, least_squares_method, least_squares_names_where
 from ._progress import History, make_progress
 from ._residuals import Residuals, Start
-from ._tree import PyTree, locate
+from ._tree import PyTree, element_at
 
 TR_SOLVERS = (None, "exact", "lsmr")
 FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
@@ -124,18 +124,16 @@ def _check_bounds(start: Start, lb: np.ndarray, ub: np.ndarray) -> None:
     """scipy's own conditions on bounds, with messages that name the leaf."""
     equal = np.flatnonzero(lb >= ub)
     if equal.size:
-        path, index = locate(start.layout, int(equal[0]))
         raise ValueError(
-            f"`bounds` has lb == ub at `{path}` (element {index}): {lb[equal[0]]}. least_squares "
-            "needs each lower bound strictly below its upper bound; pass a fixed value through "
-            "`args` instead."
+            f"`bounds` has lb == ub at {element_at(start.layout, int(equal[0]))}: "
+            f"{lb[equal[0]]}. least_squares needs each lower bound strictly below its upper "
+            "bound; pass a fixed value through `args` instead."
         )
     outside = np.flatnonzero((start.x0_flat < lb) | (start.x0_flat > ub))
     if outside.size:
         i = int(outside[0])
-        path, index = locate(start.layout, i)
         raise ValueError(
-            f"`x0` lies outside `bounds` at `{path}` (element {index}): {start.x0_flat[i]} is "
+            f"`x0` lies outside `bounds` at {element_at(start.layout, i)}: {start.x0_flat[i]} is "
             f"not in [{lb[i]}, {ub[i]}]. Start from a point inside the bounds."
         )
 

@@ -140,8 +140,13 @@ class Layout:
         *,
         name: str,
         shape_of: Callable[[Any], Sequence[int] | None] = np.shape,
+        leading: tuple[int, ...] = (),
     ) -> list[Any]:
         """The leaves of `tree`, which a user function `name` returned as a pytree like `x`.
+
+        Args:
+            leading: Dimensions each leaf has before its `x` leaf's shape: a block of a
+                Jacobian, for an output leaf of shape `leading`, as `jax.jacrev(fun)(x)` returns.
 
         Raises:
             ValueError: `tree`'s structure or a leaf's shape differs from `x0`'s.
@@ -154,9 +159,17 @@ class Layout:
             )
         for spec, leaf in zip(self.leaves, leaves, strict=True):
             shape = shape_of(leaf)  # None: not known before the run (checked where it is)
-            if shape is not None and tuple(shape) != spec.shape:
+            expected = leading + spec.shape
+            if shape is not None and tuple(shape) != expected:
+                why = (
+                    f" (output leaf {leading} by `x` leaf {spec.shape}, as `jax.jacrev(fun)(x)` "
+                    "returns)"
+                    if leading
+                    else ""
+                )
                 raise ValueError(
-                    f"`{name}` returned shape {shape} at `{spec.path}`; expected {spec.shape}."
+                    f"`{name}` returned shape {tuple(shape)} at `{spec.path}`; expected "
+                    f"{expected}{why}."
                 )
         return leaves
 
@@ -263,25 +276,56 @@ def flat_bounds(
     return lb, ub
 
 
-def check_bound_order(lb: np.ndarray, ub: np.ndarray, layout: Layout) -> None:
-    if np.isnan(lb).any() or np.isnan(ub).any():
-        raise ValueError("`bounds` contain NaN; use -inf or inf for an unbounded side.")
+def check_bound_order(
+    lb: np.ndarray,
+    ub: np.ndarray,
+    layout: Layout | None,
+    *,
+    name: str = "bounds",
+    root: str | None = None,
+) -> None:
+    """Reject NaN and `lb > ub` in flat bounds over `layout`: of `x0` (`name` "bounds"), or of
+    a constraint's output (`name` "constraints[i]", `root` its output's name, `layout` None for a
+    flat output). The message names the argument, the element and both values.
+
+    Raises:
+        ValueError: a NaN, or a lower bound above its upper bound.
+    """
+    for side, values in (("lb", lb), ("ub", ub)):
+        nan = np.flatnonzero(np.isnan(values))
+        if nan.size:
+            raise ValueError(
+                f"`{name}.{side}` is NaN at {element_at(layout, int(nan[0]), root=root)}; use "
+                "-inf or inf for an unbounded side."
+            )
     bad = np.flatnonzero(lb > ub)
     if bad.size:
-        path, index = locate(layout, int(bad[0]))
         raise ValueError(
-            f"`bounds` has lb > ub at `{path}` (element {index}): lb={lb[bad[0]]}, "
-            f"ub={ub[bad[0]]}. Each lower bound must not exceed its upper bound."
+            f"`{name}` has lb > ub at {element_at(layout, int(bad[0]), root=root)}: "
+            f"lb={lb[bad[0]]}, ub={ub[bad[0]]}. Each lower bound must not exceed its upper bound."
         )
 
 
-def locate(layout: Layout, flat_index: int) -> tuple[str, tuple[int, ...]]:
-    """The leaf path and element index of one entry of the flat vector."""
-    for spec in layout.leaves:
+def locate(
+    layout: Layout, flat_index: int, *, root: str | None = None
+) -> tuple[str, tuple[int, ...]]:
+    """The leaf path (under `root` when given, else the layout's own) and element index of one
+    entry of the flat vector."""
+    for k, spec in enumerate(layout.leaves):
         if spec.offset <= flat_index < spec.offset + spec.width:
             within = (flat_index - spec.offset) % max(spec.size, 1)
-            return spec.path, tuple(int(i) for i in np.unravel_index(within, spec.shape))
+            path = spec.path if root is None else layout.treedef.accessors()[k].codify(root)
+            return path, tuple(int(i) for i in np.unravel_index(within, spec.shape))
     raise IndexError(flat_index)
+
+
+def element_at(layout: Layout | None, flat_index: int, *, root: str | None = None) -> str:
+    """One entry of a flat vector over `layout`, for messages: its leaf path and element, or its
+    index when `layout` is None (a flat vector)."""
+    if layout is None:
+        return f"element {flat_index}"
+    path, index = locate(layout, flat_index, root=root)
+    return f"`{path}` element {index}"
 
 
 # ---------------------------------------------------------------------------------------------

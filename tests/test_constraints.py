@@ -865,7 +865,16 @@ ok = lambda x: x["a"][0] - 0.5
             ValueError,
             r"`constraints\[0\]` has lb > ub at `constraints\[0\]\(x\)\['p'\]` element \(1,\)",
         ),
-        (sopt.NonlinearConstraint(lambda x: x["a"], np.nan, 1.0), ValueError, r"NaN"),
+        (
+            sopt.NonlinearConstraint(lambda x: x["a"], np.nan, 1.0),
+            ValueError,
+            r"`constraints\[0\].lb` is NaN at `constraints\[0\]\(x\)` element \(0,\)",
+        ),
+        (
+            sopt.NonlinearConstraint(lambda x: {"p": x["a"]}, 0.0, {"p": [1.0, np.nan]}),
+            ValueError,
+            r"`constraints\[0\].ub` is NaN at `constraints\[0\]\(x\)\['p'\]` element \(1,\)",
+        ),
         (
             sopt.NonlinearConstraint(lambda x: x["a"], 0.0, 1.0, jac="cs"),
             ValueError,
@@ -885,6 +894,27 @@ ok = lambda x: x["a"][0] - 0.5
             {"type": "eq", "fun": ok, "jac": lambda x: np.ones((2, 2))},
             ValueError,
             r"`constraints\[0\]`'s `jac` returned shape \(2, 2\); expected \(1, 3\)",
+        ),
+        (
+            sopt.NonlinearConstraint(
+                lambda x: {"p": x["a"]},
+                0.0,
+                1.0,
+                jac=lambda x: {"p": {"a": jnp.eye(2)}},
+            ),
+            ValueError,
+            r"`constraints\[0\].jac\(x\)\['p'\]` returned a pytree of structure",
+        ),
+        (
+            sopt.NonlinearConstraint(
+                lambda x: {"p": x["a"]},
+                0.0,
+                1.0,
+                jac=lambda x: {"p": {"a": jnp.eye(2), "b": jnp.zeros(3)}},
+            ),
+            ValueError,
+            r"`constraints\[0\].jac\(x\)\['p'\]` returned shape \(3,\) at `x0\['b'\]`; "
+            r"expected \(2,\) \(output leaf \(2,\) by `x` leaf \(\)",
         ),
     ],
 )

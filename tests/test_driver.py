@@ -664,7 +664,7 @@ def _returns_string(p: Any) -> Any:
             r"`bounds.ub\['a'\]` has shape",
         ),
         ({"bounds": Bounds(lb=1.0, ub={"a": 0.0, "b": 2.0})}, ValueError, r"`bounds`.*lb > ub"),
-        ({"bounds": Bounds(lb=np.nan)}, ValueError, r"`bounds`.*NaN"),
+        ({"bounds": Bounds(lb=np.nan)}, ValueError, r"`bounds.lb` is NaN at `x0"),
         ({"bounds": sopt.Bounds(0.0, 1.0)}, TypeError, r"`bounds`.*pytree_minimize.Bounds"),
         ({"bounds": [(0.0, 1.0)] * 7}, TypeError, r"`bounds`"),
         ({"constraints": {"type": "equality", "fun": _quadratic}}, ValueError, r"`constraints"),

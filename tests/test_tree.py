@@ -279,11 +279,14 @@ def test_bounds_as_lists_of_numbers_and_flat_vectors():
 
 def test_bounds_order_and_nan():
     with pytest.raises(
-        ValueError, match=r"`bounds` has lb > ub at `x0\['b'\]\['c'\]` \(element \(1, 0\)\)"
+        ValueError,
+        match=r"`bounds` has lb > ub at `x0\['b'\]\['c'\]` element \(1, 0\): lb=0.0, ub=-1.0",
     ):
         bounds_of(lb=0.0, ub={"a": 1.0, "b": {"c": np.array([[1.0, 1.0], [-1.0, 1.0]]), "d": 1.0}})
-    with pytest.raises(ValueError, match=r"`bounds`.*NaN"):
+    with pytest.raises(ValueError, match=r"`bounds.ub` is NaN at `x0\['a'\]` element \(0,\)"):
         bounds_of(ub=np.nan)
+    with pytest.raises(ValueError, match=r"`bounds.lb` is NaN at `x0\['b'\]\['d'\]` element \(\)"):
+        bounds_of(lb={"a": 0.0, "b": {"c": 0.0, "d": np.nan}})
 
 
 def test_bounds_type_errors():
