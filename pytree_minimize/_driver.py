@@ -132,7 +132,7 @@ class _Trees:
         if np.iscomplexobj(flat):
             # A complex-step point (`hess='cs'` differentiating a user `jac`): the step must reach
             # the user's function, so real leaves become complex instead of losing it to a cast.
-            arrays = _dropin.complex_step_leaves(self.layout, flat)
+            arrays = self.layout.unravel(flat)
             return self.layout.unflatten(
                 [
                     a if _dropin.is_host_scalar(like) else self.backend.restore_leaf(a, like)
@@ -166,12 +166,7 @@ class _Trees:
                 self.layout.leaves, map(self.backend.to_numpy, leaves), strict=True
             )
         ]
-        if any(
-            np.iscomplexobj(array) and spec.dtype.kind != "c"
-            for spec, array in zip(self.layout.leaves, arrays, strict=True)
-        ):
-            return _dropin.complex_step_ravel(self.layout, arrays)  # keep the complex step
-        return self.layout.ravel(arrays)
+        return self.layout.ravel(arrays)  # complex where a complex step reached `jac`
 
 
 # ---------------------------------------------------------------------------------------------

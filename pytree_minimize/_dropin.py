@@ -165,34 +165,6 @@ def flat_matrix(out: Any, m: int, n: int) -> np.ndarray | None:
     return None
 
 
-def complex_step_leaves(layout: Any, flat: np.ndarray) -> list[np.ndarray]:
-    """The leaves at a complex-step point of scipy's `'cs'` differences: real leaves promoted to
-    complex so that the imaginary step reaches the user's function (a cast to the leaf's real
-    dtype would drop it and make the derivative zero)."""
-    leaves = []
-    for spec in layout.leaves:
-        segment = flat[spec.offset : spec.offset + spec.width]
-        if spec.dtype.kind == "c":
-            segment = segment[: spec.size].real + 1j * segment[spec.size :].real
-        dtype = np.result_type(spec.dtype, np.complex64)
-        leaves.append(np.asarray(segment, dtype=dtype).reshape(spec.shape))
-    return leaves
-
-
-def complex_step_ravel(layout: Any, arrays: list[np.ndarray]) -> np.ndarray:
-    """The flat vector of a derivative evaluated at a complex-step point, kept complex for real
-    leaves (scipy reads the derivative off the imaginary part)."""
-    flat = np.empty(layout.n, dtype=np.complex128)
-    for spec, array in zip(layout.leaves, arrays, strict=True):
-        array = np.asarray(array)
-        if spec.dtype.kind == "c":
-            flat[spec.offset : spec.offset + spec.size] = array.real.ravel()
-            flat[spec.offset + spec.size : spec.offset + spec.width] = array.imag.ravel()
-        else:
-            flat[spec.offset : spec.offset + spec.width] = array.ravel()
-    return flat
-
-
 def is_host_scalar(leaf: Any) -> bool:
     """A Python or NumPy scalar leaf, which a complex-step point passes on as a 0-d complex array
     (its own type would drop the step)."""

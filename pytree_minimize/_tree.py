@@ -174,10 +174,16 @@ class Layout:
         return leaves
 
     def ravel(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
-        """Host-side ravel of NumPy leaves into a new float64 vector."""
-        flat = np.empty(self.n, dtype=np.float64)
+        """Host-side ravel of NumPy leaves into a new float64 vector; complex128 where a real
+        leaf holds complex values (a derivative at a complex-step point of scipy's `'cs'`
+        differences, which scipy reads off the imaginary part)."""
+        arrays = [np.asarray(array) for array in arrays]
+        stepped = any(
+            spec.dtype.kind != "c" and np.iscomplexobj(array)
+            for spec, array in zip(self.leaves, arrays, strict=True)
+        )
+        flat = np.empty(self.n, dtype=np.complex128 if stepped else np.float64)
         for spec, array in zip(self.leaves, arrays, strict=True):
-            array = np.asarray(array)
             if spec.dtype.kind == "c":
                 flat[spec.offset : spec.offset + spec.size] = array.real.ravel()
                 flat[spec.offset + spec.size : spec.offset + spec.width] = array.imag.ravel()
@@ -186,15 +192,19 @@ class Layout:
         return flat
 
     def unravel(self, flat: np.ndarray) -> list[np.ndarray]:
-        """Host-side unravel into NumPy arrays of each leaf's shape and dtype (new arrays)."""
+        """Host-side unravel into NumPy arrays of each leaf's shape and dtype (new arrays). A
+        complex `flat` (a complex-step point of scipy's `'cs'` differences) promotes every real
+        leaf to complex, so that the imaginary step reaches the user's function."""
+        stepped = np.iscomplexobj(flat)
         out = []
         for spec in self.leaves:
             segment = flat[spec.offset : spec.offset + spec.width]
             if spec.dtype.kind == "c":
-                values = segment[: spec.size] + 1j * segment[spec.size :]
+                values = segment[: spec.size].real + 1j * segment[spec.size :].real
             else:
                 values = segment
-            out.append(np.array(values, dtype=spec.dtype).reshape(spec.shape))
+            dtype = np.result_type(spec.dtype, np.complex64) if stepped else spec.dtype
+            out.append(np.array(values, dtype=dtype).reshape(spec.shape))
         return out
 
 

@@ -36,16 +36,7 @@ def restore_leaf(array: np.ndarray, like: Any) -> Any:
 def unravel(layout: Layout, flat: np.ndarray) -> PyTree:
     """The pytree of `flat`. A complex `flat` (complex-step differences) promotes every real leaf
     to complex so that the imaginary step survives."""
-    if flat.dtype.kind != "c":
-        return layout.unflatten(layout.unravel(flat))
-    leaves = []
-    for spec in layout.leaves:
-        segment = flat[spec.offset : spec.offset + spec.width]
-        if spec.dtype.kind == "c":
-            segment = segment[: spec.size].real + 1j * segment[spec.size :].real
-        dtype = np.result_type(spec.dtype, np.complex64)
-        leaves.append(np.asarray(segment, dtype=dtype).reshape(spec.shape))
-    return layout.unflatten(leaves)
+    return layout.unflatten(layout.unravel(flat))
 
 
 def _scalar(value: Any, *, complex_ok: bool = False) -> Any:
