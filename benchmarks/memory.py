@@ -1,10 +1,16 @@
-"""Peak memory of one L-BFGS-B run at n = 10^7 float64: pytree_minimize against scipy driving a
-hand-written `jax.jit(jax.value_and_grad(f))`.
+"""Memory: the peak of one L-BFGS-B run at n = 10^7 float64, and resident memory over many
+compiled shapes.
 
+Peak: pytree_minimize against scipy driving a hand-written `jax.jit(jax.value_and_grad(f))`.
 Each contender runs in a fresh subprocess (`ru_maxrss` is a high-water mark per process); the
 table gives each peak and the difference in n-vectors of float64 (80 MB at n = 10^7).
 
+Shapes (`--shapes N`): `minimize` called with N different shapes of `x0` in one process, so
+every call compiles anew and the compile cache (256 entries) evicts; resident memory is read
+every N/8 calls. Without giving freed memory back to the system it grows without a plateau.
+
     python benchmarks/memory.py [--n 10000000] [--iterations 5]
+    python benchmarks/memory.py --shapes 2000
 """
 
 from __future__ import annotations
@@ -60,11 +66,55 @@ def peak(contender: str, n: int, iterations: int) -> tuple[int, int]:
     return int(out[-2]), int(out[-1])
 
 
+SHAPES_CHILD = """
+import sys
+sys.path.insert(0, sys.argv[2])  # this checkout's package
+import jax
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp, numpy as np
+from pytree_minimize import minimize
+
+def resident_mb():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 / 1e6
+
+def objective(p):
+    return jnp.sum((p["w"] - 1.0) ** 2) + jnp.sum(jnp.cos(p["b"]))
+
+calls = int(sys.argv[1])
+for i in range(1, calls + 1):
+    x0 = {"w": np.zeros(i), "b": np.zeros(3)}
+    minimize(objective, x0, method="L-BFGS-B", options={"maxiter": 2})
+    if i == 1 or i % max(1, calls // 8) == 0:
+        print(i, f"{resident_mb():.0f}", flush=True)
+"""
+
+
+def shapes(calls: int) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", SHAPES_CHILD, str(calls), ROOT],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    ).stdout.split("\n")
+    print(f"`minimize` with {calls:,} different shapes of x0 (each compiles; the cache keeps 256)")
+    print("| calls | resident memory (MB) |")
+    print("|---|---|")
+    for line in filter(None, out):
+        call, resident = line.split()
+        print(f"| {int(call):,} | {resident} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000_000)
     parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--shapes", type=int, default=0, help="calls with different shapes")
     args = parser.parse_args()
+    if args.shapes:
+        shapes(args.shapes)
+        return
     vector = 8 * args.n
     hand, hand_nfev = peak("hand", args.n, args.iterations)
     ours, ours_nfev = peak("ours", args.n, args.iterations)

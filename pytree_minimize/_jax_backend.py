@@ -186,7 +186,7 @@ def chunk_bounds(layout: Layout) -> tuple[tuple[int, int], ...] | None:
     kernels for, and each of the leaves / k chunks is a kernel of its own to cut out.
     """
     specs = layout.leaves
-    if len(specs) < MANY_LEAVES:
+    if len(specs) < MANY_LEAVES or layout.n == 0:
         return None
     per_chunk = math.isqrt(len(specs) - 1) + 1
     return tuple(
