@@ -359,9 +359,7 @@ class JaxBackend:
             def flat_fun(*inputs: Any) -> Any:
                 *arrays, dynamic_args = inputs
                 if bounds is not None:
-                    arrays = [
-                        in_chunks(a, bounds) if a.shape == (layout.n,) else a for a in arrays
-                    ]
+                    arrays = [in_chunks(a, bounds) if a.shape == (layout.n,) else a for a in arrays]
                 try:
                     return body(*arrays, _merge_args(dynamic_args, treedef, static, mask))
                 except _TRACING_ERRORS as error:

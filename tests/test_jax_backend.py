@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import os
 import subprocess
@@ -322,7 +323,7 @@ def test_chunks_cover_the_flat_vector_at_leaf_boundaries():
     layout = layout_of(x0)
     bounds = _jax_backend.chunk_bounds(layout)
     assert bounds is not None and bounds[0][0] == 0 and bounds[-1][1] == layout.n
-    assert all(stop == start for (_, stop), (start, _) in zip(bounds, bounds[1:]))
+    assert all(stop == start for (_, stop), (start, _) in itertools.pairwise(bounds))
     leaf_starts = {spec.offset for spec in layout.leaves}
     assert {start for start, _ in bounds} <= leaf_starts
     # about sqrt(leaves) leaves per chunk
@@ -351,9 +352,7 @@ def test_many_leaves_match_scipy_on_the_flat_problem(method):
     derivatives = {"jac": jax.jit(jax.grad(flat_objective))}
     if method != "L-BFGS-B":
         derivatives["hess"] = jax.jit(jax.hessian(flat_objective))
-    expected = scipy.optimize.minimize(
-        jax.jit(flat_objective), start, method=method, **derivatives
-    )
+    expected = scipy.optimize.minimize(jax.jit(flat_objective), start, method=method, **derivatives)
     res = minimize(_leafwise_rosenbrock, x0, method=method)
     x = np.concatenate([res.x[k] for k in sorted(x0)])
     # Where the path turns on the last bits of each derivative (L-BFGS-B; trust-ncg, here
