@@ -187,7 +187,12 @@ def _graph_call(compiled: Any, args: tuple) -> Callable[..., tf.Tensor]:
                 same = tuple((a.dtype, a.shape) for a in arrays) == signature
             except AttributeError:  # not arrays: tf.function converts them
                 same = False
-            return direct(*arrays) if same else plain(*arrays)
+            if same:
+                try:
+                    return direct(*arrays)
+                except TypeError:  # the flat call's own signature changed: the plain call
+                    direct = plain
+            return plain(*arrays)
         out = plain(*arrays)  # traces on the first call, and raises what tracing raises
         try:
             signature = tuple((a.dtype, a.shape) for a in arrays)
