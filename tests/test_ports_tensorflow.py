@@ -197,3 +197,32 @@ def test_keras_model_trainable_variables():
 def test_assign_checks_the_structure():
     with pytest.raises(ValueError, match="`x` has structure"):
         assign([tf.Variable(0.0)], {"a": tf.constant(1.0)})
+
+
+def test_evaluations_after_the_first_run_the_traced_graph():
+    from pytree_minimize.ports._tensorflow_backend import _graph_call
+
+    @tf.function
+    def f(x, scale, shift):
+        return scale * tf.reduce_sum(x**2) + shift
+
+    polymorphic_calls = []
+
+    class Counting:
+        """`f`, counting the calls that go through `tf.function`'s own (slow) dispatch."""
+
+        def __call__(self, *arguments):
+            polymorphic_calls.append(1)
+            return f(*arguments)
+
+        def get_concrete_function(self, *arguments):
+            return f.get_concrete_function(*arguments)
+
+    call = _graph_call(Counting(), (tf.constant(2.0, tf.float64), 1.5))
+    points = [np.arange(3.0) + i for i in range(4)]
+    values = [float(call(x).numpy()) for x in points]
+    np.testing.assert_allclose(values, [2.0 * np.sum(x**2) + 1.5 for x in points], rtol=1e-15)
+    assert len(polymorphic_calls) == 1
+    # Another shape than the trace's: tf.function's own call, which traces it.
+    assert float(call(np.ones(4)).numpy()) == 2.0 * 4 + 1.5
+    assert len(polymorphic_calls) == 2

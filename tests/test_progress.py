@@ -242,3 +242,12 @@ def test_slsqp_history_is_the_objective_at_the_points_scipy_reports():
     assert np.isnan(reported).any()
     np.testing.assert_allclose(res.history["fun"], reported, rtol=1e-10)
     np.testing.assert_allclose(res.history["fun"][-1], res.fun, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [0, 3, 10_000, 10_001, 30_000])
+def test_gradient_norm_on_both_sides_of_the_blas_limit(n):
+    from pytree_minimize._progress import _norm
+
+    grad = np.random.default_rng(n).normal(size=n)
+    assert _norm(grad) == pytest.approx(np.sqrt(np.sum(grad**2)), rel=1e-13, abs=0.0)
+    assert _norm(grad[::2]) == pytest.approx(np.sqrt(np.sum(grad[::2] ** 2)), rel=1e-13, abs=0.0)
