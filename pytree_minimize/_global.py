@@ -117,10 +117,10 @@ class Problem:
         arrays = [self.backend.to_numpy(leaf) for leaf in leaves]
         members = {a.shape[0] if a.ndim else None for a in arrays}
         parts = []
-        for spec, array in zip(self.layout.leaves, arrays, strict=True):
+        for k, (spec, array) in enumerate(zip(self.layout.leaves, arrays, strict=True)):
             if len(members) != 1 or array.shape[1:] != spec.shape:
                 raise ValueError(
-                    f"`{name}` at `{spec.path}` has shape {array.shape}; expected (S, "
+                    f"`{name}` at `{self.layout.path(k)}` has shape {array.shape}; expected (S, "
                     f"{', '.join(map(str, spec.shape))}) with the same S on every leaf."
                 )
             parts.append(array.reshape(array.shape[0], -1).astype(np.float64))

@@ -59,10 +59,10 @@ def register_jax_nodes(tree: PyTree) -> None:
     """Register in the layout's optree namespace every node type JAX flattens and optree does not,
     so that the tree flattens as JAX flattens it."""
     while True:
+        # Whether JAX flattens an object depends on its type alone: one object of each type.
+        examples = {type(leaf): leaf for leaf in optree.tree_leaves(tree, namespace=NAMESPACE)}
         unknown = {
-            type(leaf)
-            for leaf in optree.tree_leaves(tree, namespace=NAMESPACE)
-            if type(leaf) not in _REGISTERED and _is_jax_node(leaf)
+            cls for cls, leaf in examples.items() if cls not in _REGISTERED and _is_jax_node(leaf)
         }
         if not unknown:
             return

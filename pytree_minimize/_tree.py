@@ -31,7 +31,6 @@ ToNumpy = Callable[[Any], np.ndarray]
 class LeafSpec(NamedTuple):
     """One leaf's place in the flat vector."""
 
-    path: str
     shape: tuple[int, ...]
     dtype: np.dtype
     size: int
@@ -110,13 +109,20 @@ class Layout:
         leaves: one :class:`LeafSpec` per leaf, in flattening order.
     """
 
-    __slots__ = ("_key", "leaves", "n", "treedef")
+    __slots__ = ("_key", "leaves", "n", "root", "treedef")
 
-    def __init__(self, treedef: optree.PyTreeSpec, leaves: Sequence[LeafSpec]):
+    def __init__(self, treedef: optree.PyTreeSpec, leaves: Sequence[LeafSpec], root: str = "x0"):
         self.treedef = treedef
         self.leaves = tuple(leaves)
         self.n = sum(leaf.width for leaf in self.leaves)
+        #: The name paths start from in messages.
+        self.root = root
         self._key = (treedef, tuple((leaf.shape, leaf.dtype.str) for leaf in self.leaves))
+
+    def path(self, k: int, root: str | None = None) -> str:
+        """Leaf `k`'s path under `root` (the layout's own by default), for messages: made only
+        when asked, since a tree of thousands of leaves would pay for every one on each call."""
+        return format_path(self.treedef.accessors()[k], root or self.root)
 
     @property
     def key(self) -> tuple:
@@ -157,7 +163,7 @@ class Layout:
                 f"`{name}` returned a pytree of structure {treedef}; expected the structure of "
                 f"`x0`, {self.treedef}."
             )
-        for spec, leaf in zip(self.leaves, leaves, strict=True):
+        for k, (spec, leaf) in enumerate(zip(self.leaves, leaves, strict=True)):
             shape = shape_of(leaf)  # None: not known before the run (checked where it is)
             expected = leading + spec.shape
             if shape is not None and tuple(shape) != expected:
@@ -168,7 +174,7 @@ class Layout:
                     else ""
                 )
                 raise ValueError(
-                    f"`{name}` returned shape {tuple(shape)} at `{spec.path}`; expected "
+                    f"`{name}` returned shape {tuple(shape)} at `{self.path(k)}`; expected "
                     f"{expected}{why}."
                 )
         return leaves
@@ -217,31 +223,31 @@ def build_layout(
         TypeError: a leaf that is not a floating-point (or complex) array, named by its path.
         ValueError: a tree with no elements.
     """
-    accessors, leaves, treedef = optree.tree_flatten_with_accessor(tree, namespace=NAMESPACE)
+    leaves, treedef = flatten(tree)
     specs = []
     offset = 0
-    for accessor, leaf in zip(accessors, leaves, strict=True):
-        path = format_path(accessor, name)
+    for k, leaf in enumerate(leaves):
         described = describe_leaf(leaf)
         if described is None:
             raise TypeError(
-                f"`{path}` is a {type(leaf).__name__}, not an array: every leaf of `{name}` must "
-                "be a floating-point array or Python float. Pass fixed values through `args`."
+                f"`{format_path(treedef.accessors()[k], name)}` is a {type(leaf).__name__}, not "
+                f"an array: every leaf of `{name}` must be a floating-point array or Python "
+                "float. Pass fixed values through `args`."
             )
         shape, dtype = described
         dtype = np.dtype(dtype)
         if not _is_inexact(dtype) or (dtype.kind == "c" and not allow_complex):
             expected = "floating-point or complex" if allow_complex else "floating-point"
             raise TypeError(
-                f"`{path}` has dtype {dtype}; every leaf of `{name}` must be {expected}. "
-                "Pass fixed (for example integer) values through `args`, or "
-                f"{float_cast_hint(leaf)}."
+                f"`{format_path(treedef.accessors()[k], name)}` has dtype {dtype}; every leaf "
+                f"of `{name}` must be {expected}. Pass fixed (for example integer) values "
+                f"through `args`, or {float_cast_hint(leaf)}."
             )
         size = math.prod(shape)
         width = 2 * size if dtype.kind == "c" else size
-        specs.append(LeafSpec(path, tuple(shape), dtype, size, offset, width))
+        specs.append(LeafSpec(tuple(shape), dtype, size, offset, width))
         offset += width
-    layout = Layout(treedef, specs)
+    layout = Layout(treedef, specs, root=name)
     if layout.n == 0:
         raise ValueError(
             f"`{name}` has no parameters to optimise (its leaves hold 0 elements); pass a pytree "
@@ -324,7 +330,7 @@ def locate(
     for k, spec in enumerate(layout.leaves):
         if spec.offset <= flat_index < spec.offset + spec.width:
             within = (flat_index - spec.offset) % max(spec.size, 1)
-            path = spec.path if root is None else layout.treedef.accessors()[k].codify(root)
+            path = layout.path(k, root)
             return path, tuple(int(i) for i in np.unravel_index(within, spec.shape))
     raise IndexError(flat_index)
 

@@ -125,7 +125,7 @@ def test_flat_order_is_optree_order():
         "p": Point(y=np.array(10.0), x=np.array(11.0)),
     }
     layout = layout_of(tree)
-    paths = [spec.path for spec in layout.leaves]
+    paths = [layout.path(k) for k in range(len(layout.leaves))]
     assert paths == [
         "x0['a'][0]",
         "x0['a'][2]",
