@@ -9,7 +9,6 @@ args), so a second `minimize` call with new values of `args` reuses the trace.
 from __future__ import annotations
 
 import contextlib
-import math
 import traceback
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -21,6 +20,7 @@ import optree
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ._cache import CACHE
+from ._chunks import chunk_bounds, in_chunks
 from ._dropin import is_wide_int
 from ._hints import describe_returned, no_gradient
 from ._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
@@ -167,59 +167,6 @@ def _placement(
 
 # ---------------------------------------------------------------------------------------------
 # Flat evaluations.
-
-
-#: From this many leaves on, a compiled evaluation separates the flat vector into chunks of
-#: `LEAVES_PER_CHUNK` leaves before anything reads a leaf (`benchmarks/large_trees.py`). XLA
-#: fuses each leaf's slice into the kernels that use the leaf, with the slice's offset written
-#: into the kernel: out of one flat vector no two leaves share a kernel, so every leaf costs
-#: kernels of its own to compile, and XLA's common-subexpression pass compares every pair of
-#: them (quadratic: 9 s of a 36 s compile at 2,000 leaves). Out of separate chunks, like leaves
-#: at like places in their chunks share kernels, and the comparisons stay within a chunk.
-MANY_LEAVES = 64
-
-
-def chunk_bounds(layout: Layout) -> tuple[tuple[int, int], ...] | None:
-    """`(start, stop)` of each chunk of the flat vector, or None to keep it whole.
-
-    About sqrt(leaves) leaves per chunk: a chunk of k leaves leaves k distinct places to compile
-    kernels for, and each of the leaves / k chunks is a kernel of its own to cut out.
-    """
-    specs = layout.leaves
-    if len(specs) < MANY_LEAVES or layout.n == 0:
-        return None
-    per_chunk = math.isqrt(len(specs) - 1) + 1
-    return tuple(
-        (specs[i].offset, specs[last].offset + specs[last].width)
-        for i in range(0, len(specs), per_chunk)
-        for last in [min(i + per_chunk, len(specs)) - 1]
-    )
-
-
-#: Chunks made per `cond`: XLA runs a computation of more kernels than this on its thread pool
-#: (about 20 us more per call on a 2-core machine), fewer inline.
-CHUNKS_PER_COND = 8
-
-
-def in_chunks(flat: jax.Array, bounds: tuple[tuple[int, int], ...]) -> jax.Array:
-    """`flat` again (traceable), rebuilt from chunks that XLA keeps in buffers of their own.
-
-    XLA simplifies slices of a concatenation to slices of its operands, so the leaves are sliced
-    from the chunks. The chunks come out of `cond`s whose branches XLA cannot merge into their
-    users: the predicate, false only at NaN, is not known before the run, and both branches are
-    the same, so the value is `flat` either way. Separate inputs would keep chunks apart too, but
-    cost a host-to-device transfer each per call.
-    """
-    same = flat[0] == flat[0]
-    chunks: list[jax.Array] = []
-    for first in range(0, len(bounds), CHUNKS_PER_COND):
-        group = bounds[first : first + CHUNKS_PER_COND]
-
-        def separate(flat: jax.Array, group: tuple[tuple[int, int], ...] = group) -> tuple:
-            return tuple(flat[start:stop] for start, stop in group)
-
-        chunks += jax.lax.cond(same, separate, separate, flat)
-    return jnp.concatenate(chunks)
 
 
 def unravel(layout: Layout, flat: jax.Array, shardings: tuple[Any, ...] | None = None) -> PyTree:
