@@ -85,38 +85,31 @@ def hand_contender(n: int, dtype: type, leaves: int = 0) -> Run:
     """Hand-written glue: the flat objective, or with `leaves`, the tree objective on the flat
     vector through `jax.flatten_util.ravel_pytree`, which each run ravels `x0` with and unravels
     the result with, as glue for a tree does."""
-    if leaves:
-        x0 = tree_start(n, dtype, leaves)
+    x0 = tree_start(n, dtype, leaves) if leaves else None
+    if x0 is None:
+        objective = rosenbrock
+    else:
         _, unravel = ravel_pytree(x0)
-        value_and_grad = jax.jit(jax.value_and_grad(lambda x: rosenbrock_tree(unravel(x))))
 
-        def tree_fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            value, grad = value_and_grad(x.astype(dtype, copy=False))
-            return float(value), np.asarray(grad, dtype=np.float64)
+        def objective(x: jax.Array) -> jax.Array:
+            return rosenbrock_tree(unravel(x))
 
-        def tree_run() -> int:
-            flat, unravel_x = ravel_pytree(x0)
-            result = sopt.minimize(
-                tree_fun,
-                np.asarray(flat, np.float64),
-                jac=True,
-                method="L-BFGS-B",
-                options=options(n),
-            )
-            jax.block_until_ready(unravel_x(result.x))
-            return result.nfev
-
-        return lambda: timed(tree_run)
-    value_and_grad = jax.jit(jax.value_and_grad(rosenbrock))
+    value_and_grad = jax.jit(jax.value_and_grad(objective))
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         value, grad = value_and_grad(x.astype(dtype, copy=False))
         return float(value), np.asarray(grad, dtype=np.float64)
 
     def run() -> int:
-        return sopt.minimize(
-            fun, start_point(n), jac=True, method="L-BFGS-B", options=options(n)
-        ).nfev
+        if x0 is None:
+            start, unravel_x = start_point(n), None
+        else:
+            flat, unravel_x = ravel_pytree(x0)
+            start = np.asarray(flat, np.float64)
+        result = sopt.minimize(fun, start, jac=True, method="L-BFGS-B", options=options(n))
+        if unravel_x is not None:
+            jax.block_until_ready(unravel_x(result.x))
+        return result.nfev
 
     return lambda: timed(run)
 

@@ -33,11 +33,8 @@ def chunk_bounds(layout: Layout) -> tuple[tuple[int, int], ...] | None:
     if len(specs) < MANY_LEAVES or layout.n == 0:
         return None
     per_chunk = math.isqrt(len(specs) - 1) + 1
-    return tuple(
-        (specs[i].offset, specs[last].offset + specs[last].width)
-        for i in range(0, len(specs), per_chunk)
-        for last in [min(i + per_chunk, len(specs)) - 1]
-    )
+    starts = [specs[i].offset for i in range(0, len(specs), per_chunk)]
+    return tuple(zip(starts, [*starts[1:], layout.n], strict=True))
 
 
 #: Chunks made per `cond`: XLA runs a computation of more kernels than this on its thread pool

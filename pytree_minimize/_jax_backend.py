@@ -297,14 +297,15 @@ class JaxBackend:
         dynamic, treedef, static, mask = _split_args(args)
         placement = _placement(layout, dynamic, self._x0_shardings)
         shardings = placement.leaves if placement is not None else None
-        # Sharded leaves stay as their placement slices them.
-        bounds = chunk_bounds(layout) if placement is None else None
 
         def build(call: Callable) -> Any:
             body = make_body(call, shardings)
+            # Sharded leaves stay as their placement slices them.
+            bounds = chunk_bounds(layout) if placement is None else None
 
             def flat_fun(*inputs: Any) -> Any:
                 *arrays, dynamic_args = inputs
+                # Every flat vector over `x` (the point, and a tangent where there is one).
                 if bounds is not None:
                     arrays = [in_chunks(a, bounds) if a.shape == (layout.n,) else a for a in arrays]
                 try:

@@ -106,9 +106,6 @@ def _fingerprint(x: np.ndarray) -> tuple[tuple[int, ...], bytes]:
     """A key for `x` read from `_SAMPLES` evenly spaced elements (all of a short `x`): O(1) where
     comparing whole vectors would be O(n) per callback. Two recent evaluation points that agree
     on every sampled element are told apart by `fun`."""
-    if type(x) is np.ndarray and x.ndim == 1:  # scipy's own vectors: the same key, sooner
-        return x.shape, x[:: -(-x.size // _SAMPLES) or 1].tobytes()
-    flat = np.ravel(x)
-    if flat.size > _SAMPLES:
-        flat = flat[:: -(-flat.size // _SAMPLES)]
-    return np.shape(x), flat.tobytes()
+    flat = x if type(x) is np.ndarray and x.ndim == 1 else np.ravel(x)  # scipy's: no ravel
+    # Every element of a short `x` (a step of 1 up to `_SAMPLES`; an empty `x` has none).
+    return np.shape(x), flat[:: -(-flat.size // _SAMPLES) or 1].tobytes()
