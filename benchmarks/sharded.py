@@ -43,8 +43,8 @@ def child(devices: int, rows: int, params: int, calls: int, runs: int, iters: in
     from jax.sharding import PartitionSpec as P
 
     from pytree_minimize import minimize
-    from pytree_minimize._jax_backend import JaxBackend
-    from pytree_minimize._tree import build_layout
+    from pytree_minimize._backends.jax import JaxBackend
+    from pytree_minimize._core.tree import build_layout
 
     assert len(jax.devices()) >= devices, jax.devices()
     mesh = Mesh(np.array(jax.devices()[:devices]), ("rows",))

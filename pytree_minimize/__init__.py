@@ -1,15 +1,52 @@
-"""Every method of `scipy.optimize.minimize` on nested pytrees, with derivatives from autodiff."""
+"""Every method of `scipy.optimize.minimize` on nested pytrees, with derivatives from autodiff.
 
-from ._argmin import Solution, argmin
-from ._cache import clear_cache
-from ._curve_fit import curve_fit, standard_errors
-from ._global_optimize import basinhopping, differential_evolution, direct, dual_annealing, shgo
-from ._least_squares import least_squares
-from ._linear_constraint import LinearConstraint
-from ._minimize import minimize
-from ._plot import plot_history
-from ._root import root
-from ._tree import Bounds
+The public names are loaded on first use (PEP 562), so that `import pytree_minimize.ports.numpy`
+or `.torch` never imports JAX: only the JAX entry points (and `argmin`) need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._argmin.argmin import Solution, argmin
+    from ._constraints.linear import LinearConstraint
+    from ._core.cache import clear_cache
+    from ._core.tree import Bounds
+    from ._jax import (
+        basinhopping,
+        curve_fit,
+        differential_evolution,
+        direct,
+        dual_annealing,
+        least_squares,
+        minimize,
+        root,
+        shgo,
+    )
+    from ._plot import plot_history
+    from ._residual.curve_fit import standard_errors
+
+#: Each public name and the module that defines it.
+_SOURCES = {
+    "Bounds": "._core.tree",
+    "LinearConstraint": "._constraints.linear",
+    "Solution": "._argmin.argmin",
+    "argmin": "._argmin.argmin",
+    "basinhopping": "._jax",
+    "clear_cache": "._core.cache",
+    "curve_fit": "._jax",
+    "differential_evolution": "._jax",
+    "direct": "._jax",
+    "dual_annealing": "._jax",
+    "least_squares": "._jax",
+    "minimize": "._jax",
+    "plot_history": "._plot",
+    "root": "._jax",
+    "shgo": "._jax",
+    "standard_errors": "._residual.curve_fit",
+}
 
 __all__ = [
     "Bounds",
@@ -30,3 +67,16 @@ __all__ = [
     "standard_errors",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(source, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -64,8 +64,8 @@ def run(x0: dict, args: tuple, method: str) -> Any:
 def summary(res: Any) -> dict[str, Any]:
     import numpy as np
 
-    from pytree_minimize._jax_backend import to_numpy
-    from pytree_minimize._tree import flatten
+    from pytree_minimize._backends.jax import to_numpy
+    from pytree_minimize._core.tree import flatten
 
     # `to_numpy` gathers a leaf that other processes hold parts of.
     leaves, _ = flatten(res.x)

@@ -13,7 +13,7 @@ import pytest
 import scipy.optimize as sopt
 
 from pytree_minimize import Bounds, LinearConstraint, minimize
-from pytree_minimize._active_bounds import flat_active_bounds
+from pytree_minimize._core.active_bounds import flat_active_bounds
 
 BOUNDED_METHODS = ["Nelder-Mead", "Powell", "L-BFGS-B", "TNC", "COBYLA", "COBYQA", "SLSQP"]
 BOUNDED_METHODS += ["trust-constr"]

@@ -11,9 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pytree_minimize import _jax_backend, minimize
-from pytree_minimize._methods import METHODS
-from pytree_minimize._recorder import Recorder
+from pytree_minimize import minimize
+from pytree_minimize._backends import jax as _jax_backend
+from pytree_minimize._core.methods import METHODS
+from pytree_minimize._core.recorder import Recorder
 
 
 @pytest.mark.parametrize(("method", "kept"), [("L-BFGS-B", 1), ("trust-ncg", 2)])

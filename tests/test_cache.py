@@ -16,7 +16,7 @@ import pytest
 
 import pytree_minimize
 from pytree_minimize import argmin, clear_cache, minimize
-from pytree_minimize._cache import CompileCache
+from pytree_minimize._core.cache import CompileCache
 
 
 def _traced_objective(traces: list):

@@ -13,8 +13,10 @@ import scipy.optimize
 from test_tree import layout_of
 
 import pytree_minimize
-from pytree_minimize import _chunks, _jax_backend, minimize
-from pytree_minimize._cache import CACHE
+from pytree_minimize import minimize
+from pytree_minimize._backends import jax as _jax_backend
+from pytree_minimize._backends import jax_chunks as _chunks
+from pytree_minimize._core.cache import CACHE
 
 
 def test_chunks_cover_the_flat_vector_at_leaf_boundaries():

@@ -14,7 +14,8 @@ import pytest
 import scipy.optimize as sopt
 from scipy.sparse.linalg import LinearOperator
 
-from pytree_minimize import Bounds, LinearConstraint, _driver, minimize
+from pytree_minimize import Bounds, LinearConstraint, minimize
+from pytree_minimize._minimize import driver as _driver
 
 CONSTRAINED = ("SLSQP", "trust-constr", "COBYLA", "COBYQA")
 WITH_MULTIPLIERS = ("SLSQP", "trust-constr")

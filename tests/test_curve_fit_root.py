@@ -227,16 +227,6 @@ def test_root_errors_and_callback(x64):
         root(lambda p: {"x": jnp.arange(3)}, {"x": jnp.ones(3)})
 
 
-def test_docstring_examples():
-    import doctest
-
-    from pytree_minimize import _curve_fit, _least_squares, _root
-
-    for module in (_curve_fit, _least_squares, _root):
-        results = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-        assert results.attempted > 0 and results.failed == 0
-
-
 def test_root_with_jac_true_and_a_user_jacobian(x64):
     def with_jacobian(p, total):
         flat = jnp.stack([p["bound"], p["free"]["a"], p["free"]["b"]])

@@ -12,7 +12,7 @@ import pytest
 import scipy.optimize as sopt
 
 import pytree_minimize
-from pytree_minimize import _dropin
+from pytree_minimize._core import dropin as _dropin
 from pytree_minimize.ports import numpy as numpy_port
 
 

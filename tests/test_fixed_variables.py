@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import scipy.optimize as sopt
 
-from pytree_minimize import Bounds, LinearConstraint, _driver, minimize
+from pytree_minimize import Bounds, LinearConstraint, minimize
+from pytree_minimize._minimize import driver as _driver
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

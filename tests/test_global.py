@@ -4,7 +4,6 @@ the ports."""
 
 from __future__ import annotations
 
-import doctest
 import inspect
 
 import jax
@@ -14,8 +13,8 @@ import pytest
 import scipy.optimize as sopt
 
 import pytree_minimize as pm
-from pytree_minimize import Bounds, _global_optimize
-from pytree_minimize._cache import CACHE
+from pytree_minimize import Bounds
+from pytree_minimize._core.cache import CACHE
 
 pytestmark = pytest.mark.usefixtures("x64")
 
@@ -439,11 +438,6 @@ def test_minimizer_kwargs_are_checked():
         pm.basinhopping(rastrigin, X0, niter=1, minimizer_kwargs={"methd": "BFGS"})
     with pytest.raises(TypeError, match="`func` must be callable"):
         pm.direct(3.0, BOX)
-
-
-def test_doctests():
-    results = doctest.testmod(_global_optimize, optionflags=doctest.ELLIPSIS)
-    assert results.attempted >= 1 and results.failed == 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from test_tree import TREES, by_hand, layout_of
 
 import pytree_minimize
-from pytree_minimize import Bounds, _jax_backend, minimize
-from pytree_minimize._tree import NAMESPACE, flatten
+from pytree_minimize import Bounds, minimize
+from pytree_minimize._backends import jax as _jax_backend
+from pytree_minimize._core.tree import NAMESPACE, flatten
 
 # ---------------------------------------------------------------------------------------------
 # Property: the traceable unravel (inside every compiled evaluation) inverts the host ravel.

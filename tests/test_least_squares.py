@@ -11,7 +11,7 @@ import scipy.optimize as sopt
 from scipy.sparse.linalg import LinearOperator
 
 from pytree_minimize import Bounds, least_squares
-from pytree_minimize._cache import CACHE
+from pytree_minimize._core.cache import CACHE
 
 T = np.linspace(0.0, 3.0, 37)
 Y = 1.5 * np.exp(-0.7 * T) + 0.3 * np.exp(-3.0 * T) + 0.05 * np.cos(5 * T)

@@ -11,7 +11,7 @@ import scipy.optimize as sopt
 from _entry_points import entry_point
 
 from pytree_minimize import minimize
-from pytree_minimize._hints import describe_returned, float_cast_hint
+from pytree_minimize._core.hints import describe_returned, float_cast_hint
 
 
 def test_jac_true_with_a_scalar_objective_says_a_scalar():

@@ -5,7 +5,6 @@ coming back with x0's structure, leaf types, shapes and dtypes.
 from __future__ import annotations
 
 import dataclasses
-import doctest
 import functools
 import inspect
 from collections import OrderedDict, namedtuple
@@ -20,7 +19,7 @@ import pytest
 import scipy.optimize as sopt
 
 import pytree_minimize
-from pytree_minimize import Bounds, _minimize, minimize
+from pytree_minimize import Bounds, minimize
 
 pytestmark = pytest.mark.usefixtures("x64")
 
@@ -48,11 +47,6 @@ def test_signature_matches_scipy():
     for name, parameter in theirs.items():
         assert ours[name].default == parameter.default, name
     assert ours["progress"].kind is inspect.Parameter.KEYWORD_ONLY
-
-
-def test_doctests():
-    results = doctest.testmod(_minimize, optionflags=doctest.ELLIPSIS)
-    assert results.attempted > 0 and results.failed == 0
 
 
 # ---------------------------------------------------------------------------------------------

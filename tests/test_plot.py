@@ -88,12 +88,3 @@ def test_bad_arguments_name_themselves(bfgs):
         plot_history(np.ones(3))
     with pytest.raises(ValueError, match="`xaxis`"):
         plot_history(bfgs, xaxis="nfev")
-
-
-def test_doctests():
-    import doctest
-
-    from pytree_minimize import _plot
-
-    results = doctest.testmod(_plot, optionflags=doctest.ELLIPSIS)
-    assert results.attempted > 0 and results.failed == 0

@@ -169,18 +169,3 @@ def test_numpy_port_defaults_to_scipys_two_point_jacobian():
     reference = sopt.least_squares(_flat_residual, X0_FLAT)
     np.testing.assert_allclose(_flat(result.x, np.asarray), reference.x, rtol=1e-10)
     assert result.nfev == reference.nfev and result.njev == reference.njev
-
-
-@pytest.mark.parametrize("name", ["torch", "tensorflow", "numpy"])
-def test_port_examples(name):
-    import doctest
-    import importlib
-
-    pytest.importorskip(name)
-    port = importlib.import_module(f"pytree_minimize.ports.{name}")
-    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    for function in (port.least_squares, port.curve_fit, port.root):
-        for test in finder.find(function, globs={}):
-            runner.run(test)
-    assert runner.summarize(verbose=False).attempted >= 15
-    assert runner.summarize(verbose=False).failed == 0

@@ -200,7 +200,7 @@ def test_assign_checks_the_structure():
 
 
 def test_evaluations_after_the_first_run_the_traced_graph():
-    from pytree_minimize.ports._tensorflow_backend import _graph_call
+    from pytree_minimize._backends.tensorflow import _graph_call
 
     @tf.function
     def f(x, scale, shift):

@@ -12,11 +12,7 @@ import scipy.optimize as sopt
 
 torch = pytest.importorskip("torch")
 
-from pytree_minimize.ports.torch import (  # noqa: E402
-    load_into,
-    minimize,
-    parameters_of,
-)
+from pytree_minimize.ports.torch import load_into, minimize, parameters_of  # noqa: E402
 
 Point = namedtuple("Point", ["u", "v"])
 X0_FLAT = np.random.default_rng(0).uniform(-1.0, 1.0, 10)
@@ -78,8 +74,8 @@ def test_float32_stays_float32_and_results_are_detached():
 def test_packed_transfer_path_matches_autograd():
     """The path for non-CPU leaves (value and gradient packed into one tensor that crosses to the
     host once), exercised on CPU by marking the plan as off-host."""
-    from pytree_minimize._tree import build_layout
-    from pytree_minimize.ports._torch_backend import TorchBackend
+    from pytree_minimize._backends.torch import TorchBackend
+    from pytree_minimize._core.tree import build_layout
 
     x0 = structure(X0_FLAT)
     backend = TorchBackend(x0)

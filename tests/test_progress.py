@@ -13,7 +13,7 @@ import scipy.optimize as sopt
 from tqdm import tqdm
 
 from pytree_minimize import minimize
-from pytree_minimize._methods import METHOD_NAMES
+from pytree_minimize._core.methods import METHOD_NAMES
 
 GRADIENT_FREE = {"Nelder-Mead", "Powell", "COBYLA", "COBYQA"}
 CONSTRAINED = {"COBYLA", "COBYQA", "SLSQP", "trust-constr"}
@@ -246,7 +246,7 @@ def test_slsqp_history_is_the_objective_at_the_points_scipy_reports():
 
 @pytest.mark.parametrize("n", [0, 3, 10_000, 10_001, 30_000])
 def test_gradient_norm_on_both_sides_of_the_blas_limit(n):
-    from pytree_minimize._progress import _norm
+    from pytree_minimize._core.progress import _norm
 
     grad = np.random.default_rng(n).normal(size=n)
     assert _norm(grad) == pytest.approx(np.sqrt(np.sum(grad**2)), rel=1e-13, abs=0.0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytree_minimize.ports._load_logs import without_load_time_info
+from pytree_minimize._backends.tensorflow_logs import without_load_time_info
 
 ROOT = Path(__file__).resolve().parent.parent
 NOISE = ("oneDNN", "absl::InitializeLog", "I0000", "cpu_feature_guard", "To enable the following")

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytree_minimize import _tree
-from pytree_minimize._tree import NAMESPACE, Bounds, build_layout, flat_bounds, locate
+from pytree_minimize._core import tree as _tree
+from pytree_minimize._core.tree import NAMESPACE, Bounds, build_layout, flat_bounds, locate
 
 Point = namedtuple("Point", ["y", "x"])
 

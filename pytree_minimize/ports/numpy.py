@@ -15,11 +15,14 @@ from typing import Any
 import numpy as np
 import scipy.optimize as sopt
 
-from .. import _curve_fit_driver, _driver, _least_squares_driver, _root_driver
-from .._global_optimize import global_optimizers
-from .._methods import normalize_method
-from .._tree import Bounds, PyTree
-from ._numpy_backend import NumpyBackend
+from .._backends.numpy import NumpyBackend
+from .._core.methods import normalize_method
+from .._core.tree import Bounds, PyTree
+from .._global.surface import global_optimizers
+from .._minimize import driver as _driver
+from .._residual import curve_fit as _curve_fit_driver
+from .._residual import least_squares as _least_squares_driver
+from .._residual import root as _root_driver
 
 __all__ = [
     "Bounds",

@@ -38,11 +38,14 @@ from typing import Any
 import numpy as np
 import scipy.optimize as sopt
 
-from .. import _curve_fit_driver, _driver, _least_squares_driver, _root_driver
-from .._global_optimize import global_optimizers
-from .._tree import Bounds, PyTree, flatten
-from ._common import require
-from ._load_logs import without_load_time_info
+from .._backends.common import require
+from .._backends.tensorflow_logs import without_load_time_info
+from .._core.tree import Bounds, PyTree, flatten
+from .._global.surface import global_optimizers
+from .._minimize import driver as _driver
+from .._residual import curve_fit as _curve_fit_driver
+from .._residual import least_squares as _least_squares_driver
+from .._residual import root as _root_driver
 
 # TensorFlow's load-time INFO lines ignore TF_CPP_MIN_LOG_LEVEL; they are dropped unless the user
 # asked for every log line. TF_ENABLE_ONEDNN_OPTS is left alone: it changes the numerics.
@@ -50,7 +53,7 @@ _QUIET_LOAD = os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0"
 with without_load_time_info() if _QUIET_LOAD else contextlib.nullcontext():
     require("tensorflow", "tensorflow", "TensorFlow")
 
-from ._tensorflow_backend import TensorFlowBackend  # noqa: E402
+from .._backends.tensorflow import TensorFlowBackend  # noqa: E402
 
 __all__ = [
     "Bounds",

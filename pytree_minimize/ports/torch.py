@@ -32,14 +32,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.optimize as sopt
 
-from .. import _curve_fit_driver, _driver, _least_squares_driver, _root_driver
-from .._global_optimize import global_optimizers
-from .._tree import Bounds, PyTree
-from ._common import require
+from .._backends.common import require
+from .._core.tree import Bounds, PyTree
+from .._global.surface import global_optimizers
+from .._minimize import driver as _driver
+from .._residual import curve_fit as _curve_fit_driver
+from .._residual import least_squares as _least_squares_driver
+from .._residual import root as _root_driver
 
 require("torch", "torch", "PyTorch")
 
-from ._torch_backend import TorchBackend  # noqa: E402
+from .._backends.torch import TorchBackend  # noqa: E402
 
 if TYPE_CHECKING:
     import torch as _torch

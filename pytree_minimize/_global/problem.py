@@ -25,11 +25,12 @@ import numpy as np
 import optree
 import scipy.optimize as sopt
 
-from . import _constraint_emit, _constraint_parse, _driver
-from ._backend import BatchedBackend
-from ._methods import GLOBAL_FEASIBILITY
-from ._progress import History, make_progress
-from ._tree import (
+from .._constraints import emit as _constraint_emit
+from .._constraints import parse as _constraint_parse
+from .._core.backend import BatchedBackend
+from .._core.methods import GLOBAL_FEASIBILITY
+from .._core.progress import History, make_progress
+from .._core.tree import (
     NAMESPACE,
     Bounds,
     PyTree,
@@ -39,6 +40,7 @@ from ._tree import (
     flat_bounds,
     flatten,
 )
+from .._minimize import driver as _driver
 
 BackendFor = Callable[[PyTree], BatchedBackend]
 

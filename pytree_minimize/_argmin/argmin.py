@@ -30,14 +30,15 @@ import jax.numpy as jnp
 import numpy as np
 import optree
 
-from . import _constraints, _driver
-from ._cache import CACHE
-from ._dropin import is_wide_int, scipy_array
-from ._implicit import differentiable
-from ._jax_backend import JaxBackend, describe_shape, register_jax_nodes, scalar_output, unravel
-from ._linear_constraint import LinearConstraint
-from ._methods import check_takes, normalize_method
-from ._tree import NAMESPACE, Layout, PyTree, build_layout
+from .._backends.jax import JaxBackend, describe_shape, register_jax_nodes, scalar_output, unravel
+from .._constraints import derivatives as _constraints
+from .._constraints.linear import LinearConstraint
+from .._core.cache import CACHE
+from .._core.dropin import is_wide_int, scipy_array
+from .._core.methods import check_takes, normalize_method
+from .._core.tree import NAMESPACE, Layout, PyTree, build_layout
+from .._minimize import driver as _driver
+from .implicit import differentiable
 
 _BACKEND = JaxBackend()
 

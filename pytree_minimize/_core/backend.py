@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ._tree import Layout, PyTree
+from .tree import Layout, PyTree
 
 FlatValue = Callable[[np.ndarray], float]
 FlatValueAndGrad = Callable[[np.ndarray], "tuple[float, np.ndarray]"]

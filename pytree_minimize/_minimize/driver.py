@@ -19,23 +19,19 @@ import scipy.optimize as sopt
 import scipy.sparse
 from scipy.sparse.linalg import LinearOperator
 
-from . import _constraint_emit, _constraints, _dropin, _fixed_variables, _threads
-from ._active_bounds import active_bounds
-from ._backend import Backend
-from ._methods import METHOD_NAMES, MethodInfo, normalize_method
+from .._constraints import derivatives as _constraints
+from .._constraints import emit as _constraint_emit
+from .._core import dropin as _dropin
+from .._core import threads as _threads
+from .._core.active_bounds import active_bounds
+from .._core.backend import Backend
+from .._core.methods import METHOD_NAMES, MethodInfo, normalize_method
+from . import fixed_variables as _fixed_variables
 
 __all__ = ["METHOD_NAMES", "MethodInfo", "minimize", "normalize_method"]
-from ._progress import History, make_progress
-from ._recorder import Recorder
-from ._tree import (
-    Bounds,
-    Layout,
-    PyTree,
-    build_layout,
-    flat_bounds,
-    flatten,
-    locate,
-)
+from .._core.progress import History, make_progress
+from .._core.recorder import Recorder
+from .._core.tree import Bounds, Layout, PyTree, build_layout, flat_bounds, flatten, locate
 
 _FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
 #: scipy's own `minimize`, bound at import: whoever swaps `scipy.optimize.minimize` for this

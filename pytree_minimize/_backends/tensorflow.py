@@ -16,10 +16,10 @@ import numpy as np
 import optree
 import tensorflow as tf
 
-from .._cache import CACHE
-from .._hints import describe_returned, no_gradient
-from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
-from ._common import PlainHooks
+from .._core.cache import CACHE
+from .._core.hints import describe_returned, no_gradient
+from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
+from .common import PlainHooks
 
 _ZERO = tf.UnconnectedGradients.ZERO
 #: Marks this module's own traced helpers: plain Python that autograph need not rewrite.

@@ -19,11 +19,11 @@ import numpy as np
 import optree
 from jax.sharding import NamedSharding, PartitionSpec
 
-from ._cache import CACHE
-from ._chunks import chunk_bounds, in_chunks
-from ._dropin import is_wide_int
-from ._hints import describe_returned, no_gradient
-from ._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
+from .._core.cache import CACHE
+from .._core.dropin import is_wide_int
+from .._core.hints import describe_returned, no_gradient
+from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
+from .jax_chunks import chunk_bounds, in_chunks
 
 # ---------------------------------------------------------------------------------------------
 # JAX-registered node types (equinox Modules, register_dataclass, flax structs) in optree.

@@ -16,8 +16,9 @@ import numpy as np
 import scipy.optimize as sopt
 from scipy.optimize._dual_annealing import LocalSearchWrapper
 
-from . import _constraint_parse, _methods
-from ._global import (
+from .._constraints import parse as _constraint_parse
+from .._core import methods as _methods
+from .problem import (
     BackendFor,
     DriverMethod,
     Escaped,

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import optree
 
-from ._hints import float_cast_hint
+from .hints import float_cast_hint
 
 #: The optree namespace in which backends register framework-specific node types (for example
 #: JAX-registered classes), so that the global optree registry stays untouched.

@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 import scipy.optimize as sopt
 
-from . import _residuals
-from ._active_bounds import active_bounds
-from ._backend import Backend
-from ._driver import _wants_intermediate_result
-from ._methods import LeastSquaresMethod, least_squares_method, least_squares_names_where
-from ._progress import History, make_progress
-from ._residuals import Residuals, Start
-from ._tree import PyTree, element_at
+from .._core.active_bounds import active_bounds
+from .._core.backend import Backend
+from .._core.methods import LeastSquaresMethod, least_squares_method, least_squares_names_where
+from .._core.progress import History, make_progress
+from .._core.tree import PyTree, element_at
+from .._minimize.driver import _wants_intermediate_result
+from . import residuals as _residuals
+from .residuals import Residuals, Start
 
 TR_SOLVERS = (None, "exact", "lsmr")
 FINITE_DIFFERENCES = ("2-point", "3-point", "cs")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._tree import Layout, PyTree
+from .tree import Layout, PyTree
 
 #: A variable within `RTOL * max(1, |bound|)` of a finite bound (or past it) is at that bound.
 #: Methods that project onto the box (L-BFGS-B, TNC, SLSQP, Nelder-Mead, COBYLA, COBYQA) land on

@@ -15,11 +15,11 @@ import numpy as np
 import scipy.optimize as sopt
 import scipy.sparse.linalg as splinalg
 
-from . import _residuals
-from ._backend import Backend
-from ._methods import RootMethod, root_method
-from ._residuals import Residuals, Start
-from ._tree import PyTree
+from .._core.backend import Backend
+from .._core.methods import RootMethod, root_method
+from .._core.tree import PyTree
+from . import residuals as _residuals
+from .residuals import Residuals, Start
 
 
 def root(

@@ -25,8 +25,8 @@ import scipy.optimize as sopt
 import scipy.sparse as sparse
 from scipy.sparse.linalg import LinearOperator
 
-from ._methods import MethodInfo
-from ._tree import Layout
+from .._core.methods import MethodInfo
+from .._core.tree import Layout
 
 __all__ = ["scipy_minimize"]
 

@@ -10,8 +10,8 @@ import numpy as np
 import optree
 from scipy.optimize._numdiff import approx_derivative
 
-from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
-from ._common import PlainHooks
+from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
+from .common import PlainHooks
 
 
 def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:

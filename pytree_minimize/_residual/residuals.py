@@ -17,9 +17,8 @@ import numpy as np
 import optree
 from scipy.sparse.linalg import LinearOperator
 
-from ._backend import Backend
-from ._driver import _check_finite, _Trees
-from ._tree import (
+from .._core.backend import Backend
+from .._core.tree import (
     NAMESPACE,
     Bounds,
     Layout,
@@ -29,6 +28,7 @@ from ._tree import (
     flat_bounds,
     flatten,
 )
+from .._minimize.driver import _check_finite, _Trees
 
 
 class Start(NamedTuple):

@@ -11,7 +11,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from ._tree import Layout
+from .._core.tree import Layout
 
 #: From this many leaves on, a compiled evaluation separates the flat vector into chunks
 #: (`chunk_bounds`) before anything reads a leaf (`benchmarks/large_trees.py`). XLA

@@ -17,9 +17,9 @@ import numpy as np
 import optree
 import torch
 
-from .._hints import describe_returned, no_gradient
-from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
-from ._common import PlainHooks
+from .._core.hints import describe_returned, no_gradient
+from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
+from .common import PlainHooks
 
 _RUN_BACKWARD: Callable[..., tuple[torch.Tensor, ...]] | None
 try:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.optimize as sopt
 
-from ._linear_constraint import LinearConstraint
+from .linear import LinearConstraint
 
 __all__ = ["Parsed", "as_list", "parse", "parse_all"]
 

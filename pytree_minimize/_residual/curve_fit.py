@@ -9,16 +9,17 @@ back shaped like `p0`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import scipy.optimize as sopt
 
-from . import _residuals
-from ._backend import Backend
-from ._residuals import Residuals, Start
-from ._tree import PyTree
+from .._core.backend import Backend
+from .._core.tree import PyTree, build_layout, describe_host_leaf
+from . import residuals as _residuals
+from .residuals import Residuals, Start
 
 
 def _params_first(f: Callable) -> Callable:
@@ -131,3 +132,47 @@ def _jacobian(jac: Any, model: _FlatModel, start: Start, backend: Backend) -> An
         f"`jac` must be None (autodiff), a callable `jac(xdata, params)` or one of '2-point', "
         f"'3-point', 'cs'; got {type(jac).__name__}."
     )
+
+
+def standard_errors(pcov: Any, like: PyTree) -> PyTree:
+    """One-standard-deviation errors, `sqrt(diag(pcov))`, as a pytree shaped like `like`.
+
+    Args:
+        pcov: The n-by-n covariance over the flat vector (from :func:`curve_fit`).
+        like: The parameter pytree (`p0` or `popt`) that fixes the flat layout.
+
+    Returns:
+        A pytree with `like`'s structure whose leaves are float64 NumPy arrays of each leaf's
+        shape (complex leaves: the real part's error plus 1j times the imaginary part's).
+
+    Examples:
+        >>> import numpy as np
+        >>> from pytree_minimize import standard_errors
+        >>> standard_errors(np.diag([4.0, 9.0, 0.25]), {"a": 0.0, "b": np.zeros(2)})
+        {'a': array(2.), 'b': array([3. , 0.5])}
+    """
+    if "jax" in sys.modules:  # JAX-registered nodes (equinox Modules) come only with JAX loaded
+        from .._backends.jax import register_jax_nodes
+
+        register_jax_nodes(like)
+    layout = build_layout(like, describe_leaf=_describe_as_float64, name="like")
+    pcov = np.asarray(pcov, dtype=np.float64)
+    if pcov.shape != (layout.n, layout.n):
+        raise ValueError(
+            f"`pcov` has shape {pcov.shape}; `like` has {layout.n} parameters in the flat "
+            f"layout, so expected ({layout.n}, {layout.n})."
+        )
+    return layout.unflatten(layout.unravel(np.sqrt(np.diag(pcov))))
+
+
+def _describe_as_float64(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
+    """A leaf of any framework as the float64 (complex128 for a complex leaf) array of its shape
+    that holds its standard errors."""
+    shape, dtype = getattr(leaf, "shape", None), getattr(leaf, "dtype", None)
+    if shape is None or dtype is None:
+        described = describe_host_leaf(leaf)
+        if described is None:
+            return None
+        shape, dtype = described
+    kind = np.complex128 if "complex" in str(dtype) else np.float64
+    return tuple(int(d) for d in shape), np.dtype(kind)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._methods import names_where
+from .methods import names_where
 
 
 def describe_returned(value: Any) -> str:

@@ -15,10 +15,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.optimize as sopt
 
-from . import _global_methods
-from ._global import BackendFor
-from ._jax_backend import JaxBackend
-from ._tree import PyTree
+from .._core.tree import PyTree
+from . import methods as _global_methods
+from .problem import BackendFor
 
 _ARGS_DOC = """
     The arguments, their order and defaults are scipy's; `x` is a pytree of {leaves}.
@@ -260,31 +259,3 @@ def global_optimizers(
         summary, step = _DOCS[function.__name__]
         function.__doc__ = summary.format(**fields) + _ARGS_DOC.format(step=step, **fields)
     return GlobalOptimizers(*functions)
-
-
-(
-    differential_evolution,
-    dual_annealing,
-    basinhopping,
-    shgo,
-    direct,
-) = global_optimizers(
-    lambda template: JaxBackend(),  # one per call: it records the parameters' shardings
-    leaves="JAX (or NumPy) floating-point arrays",
-    traceable=", JAX-traceable (compiled once, cached across calls)",
-    batched="evaluated in one compiled `jax.vmap` call",
-)
-differential_evolution.__doc__ = (
-    (differential_evolution.__doc__ or "")
-    + """
-    Examples:
-        >>> import jax.numpy as jnp
-        >>> from pytree_minimize import Bounds, differential_evolution
-        >>> def f(p):
-        ...     return jnp.sum((p["w"] - 0.5) ** 2) + jnp.cos(3.0 * p["b"]) + 1.0
-        >>> box = Bounds({"w": jnp.zeros(2), "b": -2.0}, {"w": jnp.ones(2), "b": 2.0})
-        >>> res = differential_evolution(f, box, rng=0, updating="deferred")
-        >>> [round(float(v), 3) for v in res.x["w"]], round(abs(float(res.x["b"])), 3)
-        ([0.5, 0.5], 1.047)
-"""
-)

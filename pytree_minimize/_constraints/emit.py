@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.optimize as sopt
 
-from ._constraint_parse import Parsed
-from ._constraints import Prepared, prepare
-from ._methods import MethodInfo, check_takes
+from .._core.methods import MethodInfo, check_takes
+from .derivatives import Prepared, prepare
+from .parse import Parsed
 
 if TYPE_CHECKING:
-    from ._backend import Backend
-    from ._tree import Layout, PyTree
+    from .._core.backend import Backend
+    from .._core.tree import Layout, PyTree
 
 __all__ = ["ScipyConstraints", "attach_multipliers", "to_scipy"]
 

@@ -20,10 +20,8 @@ import scipy.optimize as sopt
 import scipy.sparse as sparse
 from scipy.sparse.linalg import LinearOperator
 
-from . import _dropin
-from ._constraint_parse import Parsed, as_list, parse
-from ._linear_constraint import LinearConstraint
-from ._tree import (
+from .._core import dropin as _dropin
+from .._core.tree import (
     NAMESPACE,
     broadcast_prefix,
     check_bound_order,
@@ -31,10 +29,12 @@ from ._tree import (
     element_at,
     is_floating,
 )
+from .linear import LinearConstraint
+from .parse import Parsed, as_list, parse
 
 if TYPE_CHECKING:
-    from ._backend import Backend
-    from ._tree import Layout, PyTree
+    from .._core.backend import Backend
+    from .._core.tree import Layout, PyTree
 
 __all__ = ["LinearConstraint", "Prepared", "as_list", "output_bounds", "parse", "prepare"]
 

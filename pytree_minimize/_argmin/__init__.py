@@ -1,0 +1,1 @@
+"""`argmin`: the traceable, differentiable twin of `minimize` (JAX only)."""

@@ -1,0 +1,2 @@
+"""The global methods (`differential_evolution`, `dual_annealing`, `basinhopping`, `shgo`,
+`direct`) over any backend."""

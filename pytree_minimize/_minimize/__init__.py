@@ -1,0 +1,1 @@
+"""The `scipy.optimize.minimize` driver: its calling conventions, over any backend."""
