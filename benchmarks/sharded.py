@@ -76,9 +76,7 @@ def child(devices: int, rows: int, params: int, calls: int, runs: int, iters: in
     }
 
     # The exact callable `minimize` hands to scipy.
-    backend = JaxBackend()
-    backend.check_args(x0, (a, b))
-    backend.prepare(x0)
+    backend = JaxBackend(x0, (a, b))
     layout = build_layout(x0, describe_leaf=backend.describe_leaf)
     evaluate = backend.value_and_grad(loss, layout, (a, b))
     x = np.random.default_rng(0).normal(size=layout.n) / np.sqrt(params)

@@ -117,7 +117,7 @@ def test_curve_fit_errors_name_the_argument(x64):
         curve_fit(peaks, X, Y, None)
     with pytest.raises(TypeError, match="`f` must be callable"):
         curve_fit("peaks", X, Y, P0)
-    with pytest.raises(ValueError, match=r"`x0` must be finite"):
+    with pytest.raises(ValueError, match=r"`p0` must be finite"):
         curve_fit(peaks, X, Y, dict(P0, background=np.inf))
     with pytest.raises(ValueError, match=r"`bounds\.lb`"):
         curve_fit(peaks, X, Y, P0, bounds=Bounds(lb={"nope": 0.0}))

@@ -35,3 +35,14 @@ def test_public_docstring_examples_run(module_name: str) -> None:
             runner.run(test)
     results = runner.summarize(verbose=False)
     assert examples > 0 and results.failed == 0, f"{results.failed} failed in {module_name}"
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_every_public_function_has_an_example(module_name: str) -> None:
+    finder = doctest.DocTestFinder(recurse=False)
+    missing = [
+        name
+        for name, obj in _public(module_name)
+        if callable(obj) and not any(t.examples for t in finder.find(obj, name, globs={}))
+    ]
+    assert not missing, f"{module_name}: no `Examples:` in {missing}"

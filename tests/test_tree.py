@@ -215,7 +215,7 @@ INF = np.inf
 
 
 def bounds_of(lb: Any = None, ub: Any = None, x0: Any = X0) -> tuple[np.ndarray, np.ndarray]:
-    return flat_bounds(Bounds(lb, ub), layout_of(x0), x0, to_numpy=np.asarray)
+    return flat_bounds(Bounds(lb, ub), layout_of(x0), to_numpy=np.asarray)
 
 
 @pytest.mark.parametrize(

@@ -30,17 +30,23 @@ import jax.numpy as jnp
 import numpy as np
 import optree
 
-from .._backends.jax import JaxBackend, describe_shape, register_jax_nodes, scalar_output, unravel
+from .._backends.jax import (
+    LEAVES,
+    JaxBackend,
+    describe_shape,
+    register_jax_nodes,
+    scalar_output,
+    unravel,
+)
 from .._constraints import derivatives as _constraints
 from .._constraints.linear import LinearConstraint
+from .._core.bounds import minimize_bounds
 from .._core.cache import CACHE
 from .._core.dropin import is_wide_int, scipy_array
 from .._core.methods import check_takes, normalize_method
 from .._core.tree import NAMESPACE, Layout, PyTree, build_layout
 from .._minimize import driver as _driver
 from .implicit import differentiable
-
-_BACKEND = JaxBackend()
 
 #: Worker threads for a batch of problems that arrives as one callback (under `jax.vmap`); 1
 #: would mean one problem after another. Threads measured faster (see `argmin`): scipy's
@@ -63,6 +69,17 @@ class Solution(NamedTuple):
         status: scipy's termination status (an int32 array).
         nit: Iterations (int32; -1 where the method does not report them).
         nfev: Objective evaluations (int32; -1 where the method does not report them).
+
+    Examples:
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from pytree_minimize import argmin
+        >>> def distance(p, c):
+        ...     return jnp.sum((p - c) ** 2)
+        >>> solve = jax.vmap(lambda c: argmin(distance, jnp.zeros(2), (c,)))
+        >>> solution = solve(jnp.array([[1.0, 2.0], [3.0, 4.0]]))
+        >>> solution.x.round(4).tolist(), solution.success.tolist()
+        ([[1.0, 2.0], [3.0, 4.0]], [True, True])
     """
 
     x: PyTree
@@ -180,7 +197,7 @@ def _prepare_constraint(parsed: Any, x0: PyTree, layout: Layout) -> _Constraint:
         matrix = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, float)
         matrix = np.atleast_2d(matrix)
         size = matrix.shape[0]
-        lb, ub = _constraints.output_bounds(parsed, None, size, _BACKEND)
+        lb, ub = _constraints.output_bounds(parsed, None, size, LEAVES)
         return _Constraint(parsed.original, None, matrix, lb, ub, size)
     # A dict's (or a `pytree_minimize.LinearConstraint`'s) traced values come in its `args`
     # and are hoisted; a `NonlinearConstraint` closes over its values.
@@ -197,7 +214,7 @@ def _output_bounds(parsed: Any, shapes: PyTree) -> tuple[np.ndarray, np.ndarray]
     out_layout = build_layout(
         shapes, describe_leaf=describe_shape, name="constraint output", allow_complex=False
     )
-    return _constraints.output_bounds(parsed, out_layout, out_layout.n, _BACKEND)
+    return _constraints.output_bounds(parsed, out_layout, out_layout.n, LEAVES)
 
 
 def _output_size(shapes: PyTree) -> int:
@@ -243,11 +260,11 @@ class _Problem:
     ):
         register_jax_nodes(x0)
         # Validate (and name bad leaves by path) before converting the leaves to JAX arrays.
-        build_layout(x0, describe_leaf=_BACKEND.describe_leaf)
+        build_layout(x0, describe_leaf=LEAVES.describe_leaf)
         leaves, treedef = optree.tree_flatten(x0, namespace=NAMESPACE)
         leaves = [jnp.asarray(leaf) for leaf in leaves]
         self.x0: Any = optree.tree_unflatten(treedef, leaves)
-        self.layout = layout = build_layout(self.x0, describe_leaf=_BACKEND.describe_leaf)
+        self.layout = layout = build_layout(self.x0, describe_leaf=LEAVES.describe_leaf)
         self.flat_dtype = jnp.result_type(*[jnp.finfo(spec.dtype).dtype for spec in layout.leaves])
         self.x0_flat = _ravel(layout, leaves, self.flat_dtype)
 
@@ -275,7 +292,7 @@ class _Problem:
                     "over them instead of passing them as arguments of `jax.jit`/`jax.vmap`."
                 )
             register_jax_nodes(bounds)
-            scipy_bounds = _driver._scipy_bounds(bounds, layout, self.x0, _BACKEND)
+            scipy_bounds = minimize_bounds(bounds, layout, LEAVES)
             if scipy_bounds is not None:
                 check_takes(self.info, bounds=True, constraints=False)
                 self.lb = np.asarray(scipy_bounds.lb, dtype=np.float64)
@@ -359,7 +376,7 @@ class _Problem:
         x0 = self.layout.unflatten(self.layout.unravel(np.asarray(x0_flat, dtype=np.float64)))
         constraints = [_host_constraint(con, ops) for con, ops in zip(self.constraints, parts[1:])]
         result = _driver.minimize(
-            JaxBackend(),  # one per solve: it records x0's shardings
+            JaxBackend,
             self.objective.host_fun,
             x0,
             args=self.objective.host_args(parts[0]),

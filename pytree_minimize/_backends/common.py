@@ -1,11 +1,9 @@
-"""Pieces the framework ports share: the missing-framework error and leaf bookkeeping."""
+"""What the framework backends share: the error for a framework that is not installed."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 from types import ModuleType
-from typing import Any
 
 
 def require(module: str, extra: str, framework: str) -> ModuleType:
@@ -17,18 +15,3 @@ def require(module: str, extra: str, framework: str) -> ModuleType:
             f"`pytree_minimize.ports.{extra}` needs {framework}, which is not installed. "
             f"Install it with `pip install pytree_minimize[{extra}]`."
         ) from error
-
-
-class PlainHooks:
-    """The backend hooks of a framework with nothing to register, reject or scope: its nodes are
-    optree's own, its tensors are never traced by the caller, and it computes in each leaf's
-    dtype as it is."""
-
-    def prepare(self, tree: Any) -> None:
-        return None
-
-    def check_args(self, x0: Any, args: tuple) -> None:
-        return None
-
-    def precision(self, layout: Any) -> contextlib.AbstractContextManager[Any]:
-        return contextlib.nullcontext()

@@ -19,10 +19,18 @@ import numpy as np
 import optree
 from jax.sharding import NamedSharding, PartitionSpec
 
+from .._core.backend import Backend
 from .._core.cache import CACHE
 from .._core.dropin import is_wide_int
-from .._core.hints import describe_returned, no_gradient
-from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
+from .._core.hints import no_gradient, returned_pair
+from .._core.tree import (
+    NAMESPACE,
+    HostReader,
+    Layout,
+    PyTree,
+    build_layout,
+    describe_host_leaf,
+)
 from .jax_chunks import chunk_bounds, in_chunks
 
 # ---------------------------------------------------------------------------------------------
@@ -97,6 +105,10 @@ def to_numpy(leaf: Any) -> np.ndarray:
 
         return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
     return np.asarray(leaf)
+
+
+#: JAX's leaf readers, for what is read outside a call (`argmin` while tracing).
+LEAVES = HostReader(describe_leaf, to_numpy)
 
 
 def restore_leaf(array: np.ndarray, like: Any) -> Any:
@@ -253,32 +265,39 @@ def _merge_args(dynamic: list[Any], treedef: Any, static: tuple, mask: list[bool
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-class JaxBackend:
-    """Backend for JAX (and NumPy) leaves; see :mod:`pytree_minimize._backend`."""
+class JaxBackend(Backend):
+    """Backend for JAX (and NumPy) leaves; see :class:`pytree_minimize._core.backend.Backend`.
+
+    It records the template's leaf shardings for the evaluations compiled during the call.
+
+    Raises:
+        TypeError: the template or `args` hold JAX tracers (the call is inside `jax.jit`,
+            `jax.vmap` or `jax.grad`), which scipy on the host cannot take.
+    """
 
     name = "JAX"
     conjugate_gradients = True
     autodiff = True
+    #: Any JAX function can be batched with `jax.vmap`.
+    vectorizes = True
 
-    prepare = staticmethod(register_jax_nodes)
     describe_leaf = staticmethod(describe_leaf)
     to_numpy = staticmethod(to_numpy)
     restore_leaf = staticmethod(restore_leaf)
 
-    def __init__(self) -> None:
-        #: x0's structure and leaf shardings, recorded by `check_args` for the evaluations
-        #: compiled during the same call (the driver makes one backend per call).
-        self._x0_shardings: tuple[Any, tuple[Any, ...]] | None = None
-
-    def check_args(self, x0: PyTree, args: tuple) -> None:
-        if is_traced(x0) or is_traced(args):
+    def __init__(self, template: PyTree, args: tuple = (), *, entry: str = "minimize") -> None:
+        if is_traced(template) or is_traced(args):
             raise TypeError(
-                "`minimize` was called on traced values (inside `jax.jit`, `jax.vmap` or "
+                f"`{entry}` was called on traced values (inside `jax.jit`, `jax.vmap` or "
                 "`jax.grad`); it runs scipy on the host and cannot be traced. Use "
                 "`pytree_minimize.argmin`, its traceable and differentiable twin."
             )
-        register_jax_nodes(x0)
-        self._x0_shardings = x0_shardings(x0)
+        super().__init__(template, args, entry=entry)
+        #: x0's structure and leaf shardings, for the evaluations compiled during this call.
+        self._x0_shardings = x0_shardings(template)
+
+    def prepare(self, tree: PyTree) -> None:
+        register_jax_nodes(tree)
 
     def precision(self, layout: Layout) -> contextlib.AbstractContextManager[Any]:
         wide = any(spec.dtype.itemsize >= 8 and spec.dtype.kind == "f" for spec in layout.leaves)
@@ -375,14 +394,9 @@ class JaxBackend:
         def make(call: Callable, shardings: Any) -> Callable:
             def packed(flat: jax.Array, args: tuple) -> jax.Array:
                 out = call(unravel(layout, flat, shardings), *args)
-                if not (isinstance(out, tuple | list) and len(out) == 2):
-                    raise ValueError(
-                        "`jac=True` means `fun` returns `(value, gradient)`, but it returned "
-                        f"{describe_returned(out)}. Pass `jac=None` to let autodiff compute the "
-                        "gradient."
-                    )
-                value = scalar_output(out[0])
-                grad = ravel(layout, out[1], name="fun")
+                value, grad = returned_pair(out, derivative="gradient", source="autodiff")
+                value = scalar_output(value)
+                grad = ravel(layout, grad, name="fun")
                 dtype = jnp.result_type(value.dtype, grad.dtype)
                 return jnp.concatenate([value.astype(dtype)[None], grad.astype(dtype)])
 
@@ -425,13 +439,8 @@ class JaxBackend:
         def user_gradient(call: Callable, shardings: Any) -> Callable:
             def gradient(flat: jax.Array, args: tuple) -> jax.Array:
                 out = call(unravel(layout, flat, shardings), *args)
-                if not (isinstance(out, tuple | list) and len(out) == 2):
-                    raise ValueError(
-                        "`jac=True` means `fun` returns `(value, gradient)`, but it returned "
-                        f"{describe_returned(out)}. Pass `jac=None` to let autodiff compute the "
-                        "gradient."
-                    )
-                return ravel(layout, out[1], name="fun").astype(flat.dtype)
+                _, grad = returned_pair(out, derivative="gradient", source="autodiff")
+                return ravel(layout, grad, name="fun").astype(flat.dtype)
 
             return gradient
 
@@ -501,9 +510,6 @@ class JaxBackend:
         )
 
     # Populations (global methods): one compiled, vmapped call per population.
-
-    #: Any JAX function can be batched with `jax.vmap`.
-    vectorizes = True
 
     def batched_value(
         self, fun: Callable, layout: Layout, args: tuple

@@ -10,8 +10,9 @@ import numpy as np
 import optree
 from scipy.optimize._numdiff import approx_derivative
 
+from .._core.backend import Backend
+from .._core.hints import returned_pair
 from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
-from .common import PlainHooks
 
 
 def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
@@ -67,12 +68,14 @@ def _ravel_output(out: PyTree) -> np.ndarray:
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-class NumpyBackend(PlainHooks):
+class NumpyBackend(Backend):
     """Backend for NumPy leaves without autodiff (see :mod:`pytree_minimize._backend`)."""
 
     name = "NumPy"
     conjugate_gradients = True
     autodiff = False
+    #: NumPy cannot vectorise a function: the batched path needs one written for a batch.
+    vectorizes = False
 
     describe_leaf = staticmethod(describe_leaf)
     to_numpy = staticmethod(to_numpy)
@@ -99,13 +102,8 @@ class NumpyBackend(PlainHooks):
     ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
         def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
             out = fun(unravel(layout, x), *args)
-            if not (isinstance(out, tuple | list) and len(out) == 2):
-                raise ValueError(
-                    "`jac=True` means `fun` returns `(value, gradient)`, but it returned a "
-                    f"{type(out).__name__}. Return both, or pass `jac=None` for finite "
-                    "differences."
-                )
-            return _scalar(out[0]), _ravel_like_x(layout, out[1], name="fun")
+            value, grad = returned_pair(out, derivative="gradient", source="finite differences")
+            return _scalar(value), _ravel_like_x(layout, grad, name="fun")
 
         return value_and_grad
 
@@ -170,9 +168,6 @@ class NumpyBackend(PlainHooks):
         return values, jacobian, weighted_hvp
 
     # Populations (global methods).
-
-    #: NumPy cannot vectorise a function: the batched path needs one written for a batch.
-    vectorizes = False
 
     def batched_value(
         self, fun: Callable, layout: Layout, args: tuple

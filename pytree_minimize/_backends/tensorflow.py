@@ -16,10 +16,10 @@ import numpy as np
 import optree
 import tensorflow as tf
 
+from .._core.backend import Backend
 from .._core.cache import CACHE
-from .._core.hints import describe_returned, no_gradient
+from .._core.hints import no_gradient, returned_pair
 from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
-from .common import PlainHooks
 
 _ZERO = tf.UnconnectedGradients.ZERO
 #: Marks this module's own traced helpers: plain Python that autograph need not rewrite.
@@ -225,23 +225,42 @@ def _flat_caller(compiled: Any, arrays: tuple, args: tuple) -> Callable[..., tf.
     return lambda *arrays: run([*map(tf.constant, arrays), *rest], captured)
 
 
-class TensorFlowBackend(PlainHooks):
-    """Backend for TensorFlow tensors and variables (see :mod:`pytree_minimize._backend`).
+class TensorFlowBackend(Backend):
+    """Backend for TensorFlow tensors and variables (see
+    :class:`pytree_minimize._core.backend.Backend`).
 
     Args:
-        jit_compile: Compile the evaluations with XLA (`tf.function(jit_compile=True)`).
+        jit_compile: Compile the evaluations with XLA (`tf.function(jit_compile=True)`); bound
+            with `functools.partial` by the port.
+
+    Raises:
+        TypeError: `jit_compile` is not a bool.
     """
 
     name = "TensorFlow"
     conjugate_gradients = False
     autodiff = True
+    #: Any TensorFlow function can be batched with `tf.vectorized_map`.
+    vectorizes = True
 
     describe_leaf = staticmethod(describe_leaf)
     to_numpy = staticmethod(to_numpy)
     restore_leaf = staticmethod(restore_leaf)
 
-    def __init__(self, *, jit_compile: bool = False):
-        self.jit_compile = bool(jit_compile)
+    def __init__(
+        self,
+        template: PyTree,
+        args: tuple = (),
+        *,
+        entry: str = "minimize",
+        jit_compile: bool = False,
+    ) -> None:
+        if not isinstance(jit_compile, bool):
+            raise TypeError(
+                f"`jit_compile` must be True or False; got {type(jit_compile).__name__}."
+            )
+        super().__init__(template, args, entry=entry)
+        self.jit_compile = jit_compile
 
     def _function(self, kind: str, fun: Callable, key: Any, make: Callable) -> Any:
         """The cached `tf.function` of `make(call)`, where `call` stands for `fun` (see
@@ -294,13 +313,8 @@ class TensorFlowBackend(PlainHooks):
         def make(call: Callable) -> Callable:
             def body(flat: tf.Tensor, *args: Any) -> tf.Tensor:
                 out = call(unravel(layout, flat), *args)
-                if not (isinstance(out, tuple | list) and len(out) == 2):
-                    raise ValueError(
-                        "`jac=True` means `fun` returns `(value, gradient)`, but it returned "
-                        f"{describe_returned(out)}. Pass `jac=None` to let the GradientTape "
-                        "compute the gradient."
-                    )
-                return _pack(scalar_output(out[0]), _ravel_like_x(layout, out[1], name="fun"))
+                value, grad = returned_pair(out, derivative="gradient", source="the GradientTape")
+                return _pack(scalar_output(value), _ravel_like_x(layout, grad, name="fun"))
 
             return body
 
@@ -421,9 +435,6 @@ class TensorFlowBackend(PlainHooks):
         )
 
     # Populations (global methods).
-
-    #: Any TensorFlow function can be batched with `tf.vectorized_map`.
-    vectorizes = True
 
     def batched_value(
         self, fun: Callable, layout: Layout, args: tuple

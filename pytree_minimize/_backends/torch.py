@@ -17,9 +17,9 @@ import numpy as np
 import optree
 import torch
 
-from .._core.hints import describe_returned, no_gradient
+from .._core.backend import Backend
+from .._core.hints import no_gradient, returned_pair
 from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
-from .common import PlainHooks
 
 _RUN_BACKWARD: Callable[..., tuple[torch.Tensor, ...]] | None
 try:
@@ -245,20 +245,23 @@ def _batched_rows(
     return torch.stack(result)
 
 
-class TorchBackend(PlainHooks):
+class TorchBackend(Backend):
     """Backend for PyTorch tensors (see :mod:`pytree_minimize._backend`). One instance per
     `minimize` call: it keeps the leaves of `x0` for their dtypes and devices."""
 
     name = "PyTorch"
     conjugate_gradients = False
     autodiff = True
+    #: Any PyTorch function can be batched with `torch.func.vmap`.
+    vectorizes = True
 
     describe_leaf = staticmethod(describe_leaf)
     to_numpy = staticmethod(to_numpy)
     restore_leaf = staticmethod(restore_leaf)
 
-    def __init__(self, x0: PyTree):
-        self._x0_leaves, _ = flatten(x0)
+    def __init__(self, template: PyTree, args: tuple = (), *, entry: str = "minimize") -> None:
+        super().__init__(template, args, entry=entry)
+        self._x0_leaves, _ = flatten(template)
         self._plan: _Plan | None = None
 
     def precision(self, layout: Layout) -> contextlib.AbstractContextManager[Any]:
@@ -329,16 +332,10 @@ class TorchBackend(PlainHooks):
             # The leaves require grad, so a `fun` that differentiates itself with
             # `torch.autograd.grad(value, leaves)` (dict_minimize's convention) works.
             out = fun(plan.tree(plan.to_device(x).requires_grad_(True)), *args)
-            if not (isinstance(out, tuple | list) and len(out) == 2):
-                raise ValueError(
-                    "`jac=True` means `fun` returns `(value, gradient)`, but it returned "
-                    f"{describe_returned(out)}. Pass `jac=None` to let autograd compute the "
-                    "gradient."
-                )
-            value = out[0]
+            value, grad = returned_pair(out, derivative="gradient", source="autograd")
             if isinstance(value, torch.Tensor):
                 value = _scalar(value).detach().item()
-            return float(value), self._ravel_like_x(plan, out[1], name="fun")
+            return float(value), self._ravel_like_x(plan, grad, name="fun")
 
         return value_and_grad
 
@@ -436,9 +433,6 @@ class TorchBackend(PlainHooks):
         return values, jacobian, weighted_hvp
 
     # Populations (global methods).
-
-    #: Any PyTorch function can be batched with `torch.func.vmap`.
-    vectorizes = True
 
     def batched_value(
         self, fun: Callable, layout: Layout, args: tuple

@@ -23,6 +23,7 @@ from scipy.sparse.linalg import LinearOperator
 from .._core import dropin as _dropin
 from .._core.tree import (
     NAMESPACE,
+    HostLeaves,
     broadcast_prefix,
     check_bound_order,
     describe_output,
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
     from .._core.tree import Layout, PyTree
 
 __all__ = ["LinearConstraint", "Prepared", "as_list", "output_bounds", "parse", "prepare"]
-
-
-_FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,7 +158,7 @@ def _output_layout(
 
 
 def output_bounds(
-    parsed: Parsed, out_layout: Layout | None, m: int, backend: Backend
+    parsed: Parsed, out_layout: Layout | None, m: int, backend: HostLeaves
 ) -> tuple[np.ndarray, np.ndarray]:
     """A constraint's `lb` and `ub` as flat vectors over its `m` output values (`out_layout`
     None: a flat output, as scipy's `LinearConstraint`'s)."""
@@ -168,7 +166,7 @@ def output_bounds(
 
 
 def _bounds(
-    lb: Any, ub: Any, out_layout: Layout | None, m: int, index: int, backend: Backend
+    lb: Any, ub: Any, out_layout: Layout | None, m: int, index: int, backend: HostLeaves
 ) -> tuple[np.ndarray, np.ndarray]:
     name = _name(index)
     lower = broadcast_prefix(lb, out_layout, name=f"{name}.lb", fill=-np.inf, size=m, host=backend)
@@ -366,7 +364,7 @@ def _prepare_function(
     values, jacobian, hvp = backend.constraint(fun, layout, args, out_layout)
     prepared = Prepared(index, out_layout, lower, upper, _Memo(values), keep_feasible=keep)
     # A backend without autodiff (NumPy) leaves missing derivatives to scipy's defaults.
-    autodiff = getattr(backend, "autodiff", True)
+    autodiff = backend.autodiff
     if derivatives:
         if callable(jac):
             prepared.jacobian = _Memo(
@@ -414,7 +412,7 @@ def _prepare_linear(
         dtype=bool,
     )
     values, jacobian, _ = backend.constraint(constraint.fun, layout, args, out_layout)
-    if getattr(backend, "autodiff", True):
+    if backend.autodiff:
         matrix = np.array(jacobian(x0_flat), dtype=np.float64).reshape(m, layout.n)
     else:
         matrix = _columns(values, x0_flat, m)

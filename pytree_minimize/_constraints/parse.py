@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import scipy.optimize as sopt
 
+from .._core.methods import FINITE_DIFFERENCES
 from .linear import LinearConstraint
 
 __all__ = ["Parsed", "as_list", "parse", "parse_all"]
 
 _DICT_KEYS = {"type", "fun", "jac", "args"}
-_FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
 _CONSTRAINT_TYPES = (dict, sopt.NonlinearConstraint, sopt.LinearConstraint, LinearConstraint)
 EXPECTED = (
     "a dict {'type': 'eq' | 'ineq', 'fun': ..., 'jac'?: ..., 'args'?: ...}, a "
@@ -153,7 +153,7 @@ def _parse_nonlinear(constraint: sopt.NonlinearConstraint, index: int, name: str
         )
     jac = constraint.jac
     if isinstance(jac, str):
-        if jac not in _FINITE_DIFFERENCES:
+        if jac not in FINITE_DIFFERENCES:
             raise ValueError(
                 f"`{name}.jac` is {jac!r}; expected a callable, '2-point' (the default: "
                 "autodiff) or '3-point'."
@@ -180,7 +180,7 @@ def _parse_nonlinear(constraint: sopt.NonlinearConstraint, index: int, name: str
     elif not (
         callable(hess)
         or isinstance(hess, sopt.HessianUpdateStrategy)
-        or (isinstance(hess, str) and hess in _FINITE_DIFFERENCES)
+        or (isinstance(hess, str) and hess in FINITE_DIFFERENCES)
     ):
         raise TypeError(
             f"`{name}.hess` must be a callable `hess(x, v)`, a `HessianUpdateStrategy`, "

@@ -60,3 +60,25 @@ def float_cast_hint(leaf: Any) -> str:
     if module in ("tensorflow", "tf_keras", "keras"):
         return "cast the tensor, for example `tf.cast(x, tf.float64)`"
     return "cast the leaf, for example `x.astype(float)`"
+
+
+def returned_pair(out: Any, *, derivative: str, source: str) -> tuple[Any, Any]:
+    """`out` as the `(value, derivative)` pair a function with `jac=True` returns.
+
+    Args:
+        out: What the user's function returned.
+        derivative: What the second entry is ("gradient", "jacobian").
+        source: What computes the derivative with `jac=None` in this framework ("autodiff",
+            "autograd", "the GradientTape", "finite differences").
+
+    Raises:
+        ValueError: `out` is not a pair.
+    """
+    if not (isinstance(out, tuple | list) and len(out) == 2):
+        first = "residuals" if derivative == "jacobian" else "value"
+        raise ValueError(
+            f"`jac=True` means `fun` returns `({first}, {derivative})`, but it returned "
+            f"{describe_returned(out)}. Pass `jac=None` to let {source} compute the "
+            f"{derivative}."
+        )
+    return out[0], out[1]

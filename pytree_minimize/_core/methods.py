@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+#: scipy's finite-difference schemes, as `jac`, `hess` and constraint `jac` values.
+FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
+
 
 class MethodInfo(NamedTuple):
     """What a scipy method uses and how it talks back.

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import optree
 
+from .errors import EmptyTreeError, LeafTypeError
 from .hints import float_cast_hint
 
 #: The optree namespace in which backends register framework-specific node types (for example
@@ -220,8 +221,8 @@ def build_layout(
     """Validate `tree` and return its :class:`Layout`.
 
     Raises:
-        TypeError: a leaf that is not a floating-point (or complex) array, named by its path.
-        ValueError: a tree with no elements.
+        LeafTypeError: a leaf that is not a floating-point (or complex) array, named by its path.
+        EmptyTreeError: a tree with no elements.
     """
     leaves, treedef = flatten(tree)
     specs = []
@@ -229,19 +230,27 @@ def build_layout(
     for k, leaf in enumerate(leaves):
         described = describe_leaf(leaf)
         if described is None:
-            raise TypeError(
-                f"`{format_path(treedef.accessors()[k], name)}` is a {type(leaf).__name__}, not "
-                f"an array: every leaf of `{name}` must be a floating-point array or Python "
-                "float. Pass fixed values through `args`."
+            path = format_path(treedef.accessors()[k], name)
+            raise LeafTypeError(
+                f"`{path}` is a {type(leaf).__name__}, not an array: every leaf of `{name}` must "
+                "be a floating-point array or Python float. Pass fixed values through `args`.",
+                argument=name,
+                path=path,
+                found=type(leaf).__name__,
+                not_array=True,
             )
         shape, dtype = described
         dtype = np.dtype(dtype)
         if not _is_inexact(dtype) or (dtype.kind == "c" and not allow_complex):
+            path = format_path(treedef.accessors()[k], name)
             expected = "floating-point or complex" if allow_complex else "floating-point"
-            raise TypeError(
-                f"`{format_path(treedef.accessors()[k], name)}` has dtype {dtype}; every leaf "
-                f"of `{name}` must be {expected}. Pass fixed (for example integer) values "
-                f"through `args`, or {float_cast_hint(leaf)}."
+            raise LeafTypeError(
+                f"`{path}` has dtype {dtype}; every leaf of `{name}` must be {expected}. Pass "
+                f"fixed (for example integer) values through `args`, or {float_cast_hint(leaf)}.",
+                argument=name,
+                path=path,
+                found=dtype,
+                not_array=False,
             )
         size = math.prod(shape)
         width = 2 * size if dtype.kind == "c" else size
@@ -249,9 +258,10 @@ def build_layout(
         offset += width
     layout = Layout(treedef, specs, root=name)
     if layout.n == 0:
-        raise ValueError(
+        raise EmptyTreeError(
             f"`{name}` has no parameters to optimise (its leaves hold 0 elements); pass a pytree "
-            "with at least one floating-point element."
+            "with at least one floating-point element.",
+            argument=name,
         )
     return layout
 
@@ -281,13 +291,13 @@ class _ArrayReader:
 
 
 def flat_bounds(
-    bounds: Bounds, layout: Layout, x0: PyTree, *, to_numpy: ToNumpy
+    bounds: Bounds, layout: Layout, *, to_numpy: ToNumpy, like: str = "x0"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Broadcast pytree bounds to flat `(lb, ub)` vectors (by :func:`broadcast_prefix`) and check
-    `lb <= ub`."""
+    `lb <= ub`; `like` names the pytree they describe in messages."""
     host = _ArrayReader(to_numpy)
-    lb = broadcast_prefix(bounds.lb, layout, name="bounds.lb", fill=-np.inf, host=host, like="x0")
-    ub = broadcast_prefix(bounds.ub, layout, name="bounds.ub", fill=np.inf, host=host, like="x0")
+    lb = broadcast_prefix(bounds.lb, layout, name="bounds.lb", fill=-np.inf, host=host, like=like)
+    ub = broadcast_prefix(bounds.ub, layout, name="bounds.ub", fill=np.inf, host=host, like=like)
     check_bound_order(lb, ub, layout)
     return lb, ub
 
@@ -356,6 +366,14 @@ class HostLeaves(Protocol):
     def describe_leaf(self, leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None: ...
 
     def to_numpy(self, leaf: Any) -> np.ndarray: ...
+
+
+class HostReader(NamedTuple):
+    """A framework's leaf readers without a backend (for what is read before or outside a
+    call: `argmin`'s bounds while tracing)."""
+
+    describe_leaf: DescribeLeaf
+    to_numpy: ToNumpy
 
 
 class _Shape:

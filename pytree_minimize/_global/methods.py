@@ -1,14 +1,13 @@
 """The five global methods over any backend: what each scipy function is handed.
 
-Each function checks the problem (`_global.problem`), builds the flat evaluations, callbacks and
+Each function checks the problem (`problem.problem`), builds the flat evaluations, callbacks and
 local steps scipy's function takes, runs it inside the backend's precision context, and turns the
-result back into pytrees. The public functions (`pytree_minimize.differential_evolution` and the
-ports' twins) pass their arguments here by name, with a `backend_for(template)` factory.
+result back into pytrees. The public functions (built from `api`'s stubs for every framework)
+pass their arguments here by name, with the framework's backend type.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +17,9 @@ from scipy.optimize._dual_annealing import LocalSearchWrapper
 
 from .._constraints import parse as _constraint_parse
 from .._core import methods as _methods
+from .._core.backend import BackendType
+from .._core.callbacks import check_callable, wants_intermediate_result
 from .problem import (
-    BackendFor,
     DriverMethod,
     Escaped,
     Monitor,
@@ -36,16 +36,19 @@ from .problem import (
 )
 
 
-def _wants_intermediate_result(callback: Callable) -> bool:
-    try:
-        return "intermediate_result" in inspect.signature(callback).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def _check_callback(callback: Any) -> None:
-    if callback is not None and not callable(callback):
-        raise TypeError(f"`callback` must be callable or None; got {type(callback).__name__}.")
+def _legacy_seed(options: dict[str, Any], method: str) -> None:
+    """scipy's legacy `seed` in place of `rng` where only `seed` is given (scipy gives the two
+    different meanings, and refuses both at once)."""
+    seed = options.pop("seed")
+    if seed is None:
+        return
+    if options["rng"] is not None:
+        raise TypeError(
+            f"{method}() got both `rng` and its legacy name `seed`; pass one of them (`rng` "
+            "for a `numpy.random.Generator` seeding, `seed` for scipy's legacy `RandomState`)."
+        )
+    del options["rng"]
+    options["seed"] = seed
 
 
 def _run(problem: Problem, monitor: Monitor, solve: Callable[[], Any]) -> sopt.OptimizeResult:
@@ -81,20 +84,21 @@ def _x_callback(problem: Problem, monitor: Monitor, user: Any) -> Callable:
 
 
 def differential_evolution(
-    backend_for: BackendFor, func: Any, bounds: Any, **options: Any
+    backend_type: BackendType, func: Any, bounds: Any, **options: Any
 ) -> sopt.OptimizeResult:
     """See `pytree_minimize.differential_evolution`."""
     prob, x0 = problem(
-        backend_for,
+        backend_type,
         func,
         bounds,
         options.pop("x0"),
         options.pop("args"),
         method="differential_evolution",
     )
+    _legacy_seed(options, "differential_evolution")
     monitor = Monitor(options.pop("progress"))
     user_callback = options.pop("callback")
-    _check_callback(user_callback)
+    check_callable(user_callback, "callback", "callback(intermediate_result)", optional=True)
     constraint_list = _constraint_parse.as_list(options.pop("constraints"))
     polish = options.pop("polish")
     vectorized = bool(options["vectorized"])
@@ -133,7 +137,7 @@ def differential_evolution(
 
 
 def _de_callback(problem: Problem, monitor: Monitor, user: Any) -> Callable:
-    new_style = user is not None and _wants_intermediate_result(user)
+    new_style = user is not None and wants_intermediate_result(user)
 
     def callback(intermediate_result: sopt.OptimizeResult) -> bool:
         monitor.step(intermediate_result.fun)
@@ -143,9 +147,8 @@ def _de_callback(problem: Problem, monitor: Monitor, user: Any) -> Callable:
             converted = sopt.OptimizeResult(intermediate_result)
             converted.x = problem.tree(intermediate_result.x)
             return bool(user(intermediate_result=converted))
-        return bool(
-            user(problem.tree(intermediate_result.x), convergence=intermediate_result.convergence)
-        )
+        # scipy's legacy convention for differential_evolution: `callback(xk, convergence)`.
+        return bool(user(problem.tree(intermediate_result.x), intermediate_result.convergence))
 
     return callback
 
@@ -186,15 +189,16 @@ def _polisher(problem: Problem, monitor: Monitor, polish: Any, constraints: list
 
 
 def dual_annealing(
-    backend_for: BackendFor, func: Any, bounds: Any, **options: Any
+    backend_type: BackendType, func: Any, bounds: Any, **options: Any
 ) -> sopt.OptimizeResult:
     """See `pytree_minimize.dual_annealing`."""
     prob, x0 = problem(
-        backend_for, func, bounds, options.pop("x0"), options.pop("args"), method="dual_annealing"
+        backend_type, func, bounds, options.pop("x0"), options.pop("args"), method="dual_annealing"
     )
+    _legacy_seed(options, "dual_annealing")
     monitor = Monitor(options.pop("progress"))
     user_callback = options.pop("callback")
-    _check_callback(user_callback)
+    check_callable(user_callback, "callback", "callback(x, f, context)", optional=True)
     kwargs = check_minimizer_kwargs(options.pop("minimizer_kwargs"))
     if not kwargs:
         # scipy's own local search when none is given: L-BFGS-B in the box, its iteration cap.
@@ -246,14 +250,14 @@ class _TreeStep:
 
 
 def basinhopping(
-    backend_for: BackendFor, func: Any, x0: Any, **options: Any
+    backend_type: BackendType, func: Any, x0: Any, **options: Any
 ) -> sopt.OptimizeResult:
     """See `pytree_minimize.basinhopping`."""
     kwargs = check_minimizer_kwargs(options.pop("minimizer_kwargs"))
     if x0 is None:
         raise TypeError("`x0` is required by `basinhopping`; pass the starting pytree.")
     prob, x0_flat = problem(
-        backend_for,
+        backend_type,
         func,
         None,
         x0,
@@ -261,9 +265,10 @@ def basinhopping(
         method="basinhopping",
         needs_bounds=False,
     )
+    _legacy_seed(options, "basinhopping")
     monitor = Monitor(options.pop("progress"))
     user_callback = options.pop("callback")
-    _check_callback(user_callback)
+    check_callable(user_callback, "callback", "callback(x, f, accept)", optional=True)
     take_step = options.pop("take_step")
     accept_test = options.pop("accept_test")
     for name, given in (("take_step", take_step), ("accept_test", accept_test)):
@@ -296,12 +301,12 @@ def basinhopping(
 # ---------------------------------------------------------------------------------------------
 
 
-def shgo(backend_for: BackendFor, func: Any, bounds: Any, **options: Any) -> sopt.OptimizeResult:
+def shgo(backend_type: BackendType, func: Any, bounds: Any, **options: Any) -> sopt.OptimizeResult:
     """See `pytree_minimize.shgo`."""
-    prob, _ = problem(backend_for, func, bounds, None, options.pop("args"), method="shgo")
+    prob, _ = problem(backend_type, func, bounds, None, options.pop("args"), method="shgo")
     monitor = Monitor(options.pop("progress"))
     user_callback = options.pop("callback")
-    _check_callback(user_callback)
+    check_callable(user_callback, "callback", "callback(xk)", optional=True)
     user_kwargs = options.pop("minimizer_kwargs")
     local = check_minimizer_kwargs(user_kwargs)
     constraint_list = _constraint_parse.as_list(options.pop("constraints"))
@@ -361,12 +366,14 @@ def shgo(backend_for: BackendFor, func: Any, bounds: Any, **options: Any) -> sop
 # ---------------------------------------------------------------------------------------------
 
 
-def direct(backend_for: BackendFor, func: Any, bounds: Any, **options: Any) -> sopt.OptimizeResult:
+def direct(
+    backend_type: BackendType, func: Any, bounds: Any, **options: Any
+) -> sopt.OptimizeResult:
     """See `pytree_minimize.direct`."""
-    prob, _ = problem(backend_for, func, bounds, None, options.pop("args"), method="direct")
+    prob, _ = problem(backend_type, func, bounds, None, options.pop("args"), method="direct")
     monitor = Monitor(options.pop("progress"))
     user_callback = options.pop("callback")
-    _check_callback(user_callback)
+    check_callable(user_callback, "callback", "callback(xk)", optional=True)
 
     def solve() -> sopt.OptimizeResult:
         return sopt.direct(

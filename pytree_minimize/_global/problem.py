@@ -27,22 +27,21 @@ import scipy.optimize as sopt
 
 from .._constraints import emit as _constraint_emit
 from .._constraints import parse as _constraint_parse
-from .._core.backend import BatchedBackend
+from .._core.backend import BackendType
 from .._core.methods import GLOBAL_FEASIBILITY
 from .._core.progress import History, make_progress
 from .._core.tree import (
     NAMESPACE,
     Bounds,
     PyTree,
-    build_layout,
+    broadcast_prefix,
     check_bound_order,
     element_at,
     flat_bounds,
     flatten,
 )
+from .._core.trees import check_finite, start
 from .._minimize import driver as _driver
-
-BackendFor = Callable[[PyTree], BatchedBackend]
 
 #: The keys of `minimizer_kwargs` that the pytree `minimize` takes (besides `args`).
 _MINIMIZE_KEYS = frozenset(
@@ -70,24 +69,21 @@ class Problem:
 
     def __init__(
         self,
-        backend: BatchedBackend,
+        backend_type: BackendType,
         func: Callable,
         args: tuple,
         template: PyTree,
         *,
+        method: str,
         name: str,
     ) -> None:
-        self.backend = backend
+        #: Makes the backend of each local minimisation (`_driver.minimize` makes its own).
+        self.backend_type = backend_type
         self.func = func
         self.args = args
         self.template = template
-        backend.check_args(template, args)
-        backend.prepare(template)
-        self.layout = build_layout(
-            template, describe_leaf=backend.describe_leaf, name=name, allow_complex=False
-        )
-        leaves, _ = flatten(template)
-        self.trees = _driver._Trees(self.layout, leaves, backend)
+        begun = start(backend_type, template, args, entry=method, name=name, allow_complex=False)
+        self.backend, self.layout, self.trees = begun.backend, begun.layout, begun.trees
         self.lb = np.full(self.layout.n, -np.inf)
         self.ub = np.full(self.layout.n, np.inf)
 
@@ -134,13 +130,10 @@ class Problem:
             return None if value is None else np.full(self.n, bool(value))
         if isinstance(value, np.ndarray) and value.shape == (self.n,):
             return value.astype(bool)
-        try:
-            # The bounds broadcaster already takes prefixes of real numbers; booleans are 0 and 1.
-            marks, _ = flat_bounds(
-                Bounds(value, None), self.layout, self.template, to_numpy=self.backend.to_numpy
-            )
-        except (TypeError, ValueError) as error:
-            raise type(error)(str(error).replace("`bounds.lb`", f"`{name}`")) from None
+        # The prefix broadcaster takes pytrees of real numbers; booleans are 0 and 1.
+        marks = broadcast_prefix(
+            value, self.layout, name=name, fill=0.0, host=self.backend, like=self.layout.root
+        )
         return marks > 0
 
 
@@ -164,7 +157,7 @@ def _structure_of(bounds: Bounds) -> PyTree:
 
 
 def problem(
-    backend_for: BackendFor,
+    backend_type: BackendType,
     func: Any,
     bounds: Any,
     x0: Any,
@@ -198,18 +191,13 @@ def problem(
         template = x0 if x0 is not None else np.zeros(scipy_box[0].size)
     if template is None:
         raise TypeError(f"`x0` is required by `{method}`; pass the starting pytree.")
-    backend = backend_for(template)
-    result = Problem(backend, func, args, template, name="x0" if x0 is not None else "bounds.lb")
+    name = "x0" if x0 is not None else "bounds.lb"
+    result = Problem(backend_type, func, args, template, method=method, name=name)
     if isinstance(bounds, Bounds):
-        backend.prepare(bounds)
-        try:
-            result.lb, result.ub = flat_bounds(
-                bounds, result.layout, template, to_numpy=backend.to_numpy
-            )
-        except ValueError as error:
-            if x0 is not None:
-                raise
-            raise ValueError(str(error).replace("`x0`", "`bounds.lb`")) from None
+        result.backend.prepare(bounds)
+        result.lb, result.ub = flat_bounds(
+            bounds, result.layout, to_numpy=result.backend.to_numpy, like=name
+        )
     elif scipy_box is not None:
         if scipy_box[0].size != result.n or not result.layout.is_single_array:
             raise ValueError(
@@ -222,7 +210,7 @@ def problem(
     x0_flat = None
     if x0 is not None:
         x0_flat = result.flat(x0, name="x0")
-        _driver._check_finite(result.layout, x0_flat)
+        check_finite(result.layout, x0_flat)
     return result, x0_flat
 
 
@@ -418,7 +406,7 @@ def local_method(
                 lb, ub = _scipy_box(given["bounds"])
                 call["bounds"] = problem.pytree_bounds(lb, ub)
         result = _driver.minimize(
-            problem.backend, problem.func, problem.tree(x0), args=args, **call
+            problem.backend_type, problem.func, problem.tree(x0), args=args, **call
         )
         to_flat(problem, result)
         monitor.seen(result.fun)

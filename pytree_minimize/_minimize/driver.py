@@ -9,9 +9,8 @@ that call's state (the JAX backend keeps x0's shardings).
 
 from __future__ import annotations
 
-import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,16 +23,16 @@ from .._constraints import emit as _constraint_emit
 from .._core import dropin as _dropin
 from .._core import threads as _threads
 from .._core.active_bounds import active_bounds
-from .._core.backend import Backend
-from .._core.methods import METHOD_NAMES, MethodInfo, normalize_method
-from . import fixed_variables as _fixed_variables
-
-__all__ = ["METHOD_NAMES", "MethodInfo", "minimize", "normalize_method"]
+from .._core.backend import Backend, BackendType
+from .._core.bounds import minimize_bounds
+from .._core.callbacks import wants_intermediate_result
+from .._core.methods import FINITE_DIFFERENCES, MethodInfo, normalize_method
 from .._core.progress import History, make_progress
 from .._core.recorder import Recorder
-from .._core.tree import Bounds, Layout, PyTree, build_layout, flat_bounds, flatten, locate
+from .._core.tree import Bounds, Layout, PyTree, build_layout
+from .._core.trees import Trees, lay_out
+from . import fixed_variables as _fixed_variables
 
-_FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
 #: scipy's own `minimize`, bound at import: whoever swaps `scipy.optimize.minimize` for this
 #: library's (as the test that runs scipy's own suite through it does) must not make it call
 #: itself.
@@ -62,109 +61,6 @@ def check_inputs(fun: Any, callback: Any, options: Any) -> None:
         )
 
 
-def _check_finite(layout: Layout, x0_flat: np.ndarray) -> None:
-    """For the global optimisers' `x0` (`minimize` itself starts from a non-finite x0, as scipy
-    does)."""
-    bad = np.flatnonzero(~np.isfinite(x0_flat))
-    if bad.size:
-        path, index = locate(layout, int(bad[0]))
-        raise ValueError(
-            f"`x0` must be finite; `{path}` holds {x0_flat[bad[0]]} at element {index}. "
-            "Start from finite values."
-        )
-
-
-def _scipy_bounds(bounds: Any, layout: Layout, x0: PyTree, backend: Backend) -> sopt.Bounds | None:
-    """Every form of `bounds` as flat vectors, read by the one broadcaster (`flat_bounds`)."""
-    if bounds is None:
-        return None
-    keep_feasible = None
-    if isinstance(bounds, Bounds):
-        pytree_bounds = bounds
-    elif not layout.is_single_array or layout.has_complex:
-        raise TypeError(
-            f"`bounds` must be a `pytree_minimize.Bounds(lb, ub)` when `x0` is a pytree; got "
-            f"{type(bounds).__name__}. scipy's `Bounds` and `(min, max)` pairs are accepted only "
-            "for a single real array `x0`."
-        )
-    elif isinstance(bounds, sopt.Bounds):
-        pytree_bounds = Bounds(bounds.lb, bounds.ub)
-        keep_feasible = bounds.keep_feasible
-    elif isinstance(bounds, Sequence):
-        pairs = list(bounds)
-        if len(pairs) != layout.n or not all(len(p) == 2 for p in pairs):
-            raise ValueError(
-                f"`bounds` as a sequence must hold one `(min, max)` pair per element of `x0` "
-                f"({layout.n}); got {len(pairs)} entries."
-            )
-        pytree_bounds = Bounds(
-            np.asarray([-np.inf if p[0] is None else p[0] for p in pairs]),
-            np.asarray([np.inf if p[1] is None else p[1] for p in pairs]),
-        )
-    else:
-        raise TypeError(
-            f"`bounds` must be None, `pytree_minimize.Bounds(lb, ub)`, scipy's `Bounds`, or a "
-            f"sequence of `(min, max)` pairs; got {type(bounds).__name__}."
-        )
-    lb, ub = flat_bounds(pytree_bounds, layout, x0, to_numpy=backend.to_numpy)
-    if keep_feasible is None:
-        return sopt.Bounds(lb, ub)
-    return sopt.Bounds(lb, ub, keep_feasible=keep_feasible)
-
-
-# ---------------------------------------------------------------------------------------------
-# Conversions between the flat vector and the user's pytrees.
-
-
-class _Trees:
-    """Turns flat vectors into pytrees of x0's leaf types and back (for user callables)."""
-
-    def __init__(self, layout: Layout, x0_leaves: list[Any], backend: Backend):
-        self.layout = layout
-        self.x0_leaves = x0_leaves
-        self.backend = backend
-
-    def tree(self, flat: np.ndarray, *, gradient: bool = False) -> PyTree:
-        if np.iscomplexobj(flat):
-            # A complex-step point (`hess='cs'` differentiating a user `jac`): the step must reach
-            # the user's function, so real leaves become complex instead of losing it to a cast.
-            arrays = self.layout.unravel(flat)
-            return self.layout.unflatten(
-                [
-                    a if _dropin.is_host_scalar(like) else self.backend.restore_leaf(a, like)
-                    for a, like in zip(arrays, self.x0_leaves, strict=True)
-                ]
-            )
-        arrays = self.layout.unravel(np.asarray(flat, dtype=np.float64))
-        if gradient and self.backend.conjugate_gradients:
-            arrays = [np.conj(a) if a.dtype.kind == "c" else a for a in arrays]
-        leaves = [
-            self.backend.restore_leaf(a, like)
-            for a, like in zip(arrays, self.x0_leaves, strict=True)
-        ]
-        return self.layout.unflatten(leaves)
-
-    def flat(self, tree: PyTree, *, name: str, gradient: bool = False) -> np.ndarray:
-        if _dropin.is_flat_vector(self.layout):
-            # x0 is one 1-D array: take the derivative in any form scipy takes (a list, a scalar
-            # for a one-element x0), as scipy would.
-            own = self.backend.describe_leaf(tree) is not None
-            vector = _dropin.flat_gradient(
-                self.backend.to_numpy(tree) if own else tree, self.layout.n
-            )
-            if vector is not None:
-                return vector
-        leaves = self.layout.leaves_like_x(tree, name=name)
-        conjugate = gradient and self.backend.conjugate_gradients
-        arrays = [
-            np.conj(array) if conjugate and spec.dtype.kind == "c" else array
-            for spec, array in zip(
-                self.layout.leaves, map(self.backend.to_numpy, leaves), strict=True
-            )
-        ]
-        return self.layout.ravel(arrays)  # complex where a complex step reached `jac`
-
-
 # ---------------------------------------------------------------------------------------------
 # The evaluations handed to scipy.
 
@@ -176,7 +72,7 @@ def _objective(
     jac: Any,
     layout: Layout,
     args: tuple,
-    trees: _Trees,
+    trees: Trees,
     recorder: Recorder,
 ) -> tuple[Callable, Any]:
     """scipy's `(fun, jac)` pair for the method and the user's `jac`."""
@@ -189,10 +85,10 @@ def _objective(
             return recorder.value_and_grad(backend.value_and_grad(fun, layout, args)), True
         return recorder.value(backend.value(fun, layout, args)), None
     if isinstance(jac, str):
-        if jac not in _FINITE_DIFFERENCES:
+        if jac not in FINITE_DIFFERENCES:
             raise ValueError(
                 f"`jac` {jac!r} is not a finite-difference scheme; expected one of "
-                f"{', '.join(map(repr, _FINITE_DIFFERENCES))}, True, a callable, or None."
+                f"{', '.join(map(repr, FINITE_DIFFERENCES))}, True, a callable, or None."
             )
         value = backend.value(fun, layout, args, complex_step=jac == "cs")
         return recorder.value(value), jac
@@ -203,7 +99,7 @@ def _objective(
 
         return recorder.value(backend.value(fun, layout, args)), recorder.gradient(user_jac)
     raise TypeError(
-        f"`jac` must be None, True, a callable, or one of {', '.join(_FINITE_DIFFERENCES)}; "
+        f"`jac` must be None, True, a callable, or one of {', '.join(FINITE_DIFFERENCES)}; "
         f"got {type(jac).__name__}."
     )
 
@@ -216,7 +112,7 @@ def _hessians(
     hessp: Any,
     layout: Layout,
     args: tuple,
-    trees: _Trees,
+    trees: Trees,
 ) -> tuple[Any, Any]:
     """scipy's `(hess, hessp)` pair: the user's, translated, or autodiff's where the method uses
     second derivatives."""
@@ -243,7 +139,7 @@ def _hessians(
             return None, backend.hvp(fun, layout, args)
         return None, hessp
     if isinstance(hess, sopt.HessianUpdateStrategy) or (
-        isinstance(hess, str) and hess in _FINITE_DIFFERENCES
+        isinstance(hess, str) and hess in FINITE_DIFFERENCES
     ):
         return hess, hessp
     if callable(hess):
@@ -264,7 +160,7 @@ def _hessians(
         return flat_hess, hessp
     raise TypeError(
         "`hess` must be None, a callable, a `HessianUpdateStrategy`, or one of "
-        f"{', '.join(_FINITE_DIFFERENCES)}; got {type(hess).__name__}."
+        f"{', '.join(FINITE_DIFFERENCES)}; got {type(hess).__name__}."
     )
 
 
@@ -275,11 +171,9 @@ def _user_gradient_hessians(
     `(value, gradient)`, so autodiff of `fun` itself would differentiate a pair. The second
     derivatives come from forward-mode differentiation of the user's own gradient where the
     backend offers it (exact), else from scipy's finite differences of that gradient."""
-    forward = getattr(backend, "user_gradient_derivative", None)
-    if forward is not None:
-        if info.hessian == "dense":
-            return forward(fun, layout, args, dense=True), None
-        return None, forward(fun, layout, args, dense=False)
+    exact = backend.user_gradient_derivative(fun, layout, args, dense=info.hessian == "dense")
+    if exact is not None:
+        return (exact, None) if info.hessian == "dense" else (None, exact)
     if not info.needs_hess:
         # scipy's own default: Newton-CG differences the gradient, trust-constr updates BFGS.
         return None, None
@@ -297,14 +191,6 @@ def _user_gradient_hessians(
 # Callbacks.
 
 
-def _wants_intermediate_result(callback: Callable) -> bool:
-    try:
-        parameters = inspect.signature(callback).parameters
-    except (TypeError, ValueError):
-        return False
-    return set(parameters) == {"intermediate_result"}
-
-
 def _is_gradient(grad: Any, x: np.ndarray) -> bool:
     return isinstance(grad, np.ndarray) and grad.shape == np.shape(x)
 
@@ -312,13 +198,13 @@ def _is_gradient(grad: Any, x: np.ndarray) -> bool:
 def _callback(
     user: Callable | None,
     info: MethodInfo,
-    trees: _Trees,
+    trees: Trees,
     history: History,
     recorder: Recorder,
 ) -> Callable:
     """The callback handed to scipy: records history and progress, then calls the user's with
     pytrees in place of flat vectors."""
-    new_style = user is not None and _wants_intermediate_result(user)
+    new_style = user is not None and wants_intermediate_result(user)
 
     def record(x: np.ndarray, result: Any) -> None:
         fun = grad = None
@@ -367,7 +253,7 @@ def _callback(
 
 
 def minimize(
-    backend: Backend,
+    backend_type: BackendType,
     fun: Callable,
     x0: PyTree,
     *,
@@ -396,6 +282,9 @@ def minimize(
     array = _dropin.scipy_array(x0)
     if array is not None:
         x0 = array
+    backend = backend_type(x0, args, entry="minimize")
+    if not backend.autodiff:
+        _check_derivatives(backend, method, jac, hess, hessp, bounds, constraints)
     if _is_scipy_problem(backend, x0, bounds, constraints):
         return _minimize_as_scipy(
             backend,
@@ -413,12 +302,8 @@ def minimize(
             options=options,
             progress=progress,
         )
-    backend.check_args(x0, args)
-    backend.prepare(x0)
-    layout = build_layout(x0, describe_leaf=backend.describe_leaf)
-    x0_leaves, _ = flatten(x0)
-    x0_flat = layout.ravel([backend.to_numpy(leaf) for leaf in x0_leaves])
     # A non-finite x0 is not checked: scipy starts from it (and its methods report what follows).
+    _, layout, x0_flat, trees = lay_out(backend, x0)
 
     constraint_list = _constraints.as_list(constraints)
     info = normalize_method(
@@ -426,7 +311,7 @@ def minimize(
     )
     if bounds is not None:
         backend.prepare(bounds)
-    scipy_bounds = _scipy_bounds(bounds, layout, x0, backend)
+    scipy_bounds = minimize_bounds(bounds, layout, backend)
     if scipy_bounds is not None and not info.bounds:
         # scipy warns and runs without them; so does this driver (its warning names the methods
         # that take bounds).
@@ -437,7 +322,6 @@ def minimize(
         _dropin.warn_ignored_constraints(info.name)
         constraint_list = []
 
-    trees = _Trees(layout, x0_leaves, backend)
     recorder = Recorder(keep_two=info.reports_earlier_iterate)
     threads = _threads.threads_for(
         info.vector_only and not callable(method), hess=hess, blas_threads=blas_threads
@@ -504,6 +388,32 @@ def minimize(
         return _result(result, trees, history, constraint_list, scipy_constraints, info)
 
 
+def _check_derivatives(
+    backend: Backend, method: Any, jac: Any, hess: Any, hessp: Any, bounds: Any, constraints: Any
+) -> None:
+    """For a backend without autodiff: name the missing argument where scipy would fail for want
+    of a derivative."""
+    if not isinstance(method, str):
+        return
+    info = normalize_method(
+        method, has_bounds=bounds is not None, has_constraints=bool(constraints)
+    )
+    if not info.needs_jac:
+        return
+    if jac is None or jac is False:
+        raise ValueError(
+            f"method {info.name!r} needs a gradient, and the {backend.name} port has no "
+            "autodiff: pass `jac=True` (fun returns `(value, gradient)`) or a `jac` callable."
+        )
+    # With `jac=True` the driver differences the user's gradient (scipy's '2-point').
+    if hess is None and hessp is None and info.needs_hess and jac is not True:
+        needs = "`hess`" if info.hessian == "dense" else "`hess` or `hessp`"
+        raise ValueError(
+            f"method {info.name!r} needs second derivatives, and the {backend.name} port has no "
+            f"autodiff: pass {needs}."
+        )
+
+
 def _is_scipy_problem(backend: Backend, x0: Any, bounds: Any, constraints: Any) -> bool:
     """True where the problem is one scipy takes as it is: a backend without autodiff (NumPy),
     a 1-D real float array `x0` (the flat vector itself) and bounds and constraints in scipy's
@@ -557,7 +467,7 @@ def _minimize_as_scipy(
     if callable(method):
         scipy_callback = callback  # a custom method gets scipy's own arguments
     else:
-        trees = _Trees(layout, [x0], backend)
+        trees = Trees(layout, [x0], backend)
         scipy_callback = _callback(callback, info, trees, history, recorder)
     try:
         history.start(time.perf_counter())
@@ -583,7 +493,7 @@ def _attach_active_bounds(
 ) -> None:
     """`active_bounds` on a result scipy produced itself, as every bounded result has."""
     try:
-        flat = _scipy_bounds(bounds, layout, x0, backend)
+        flat = minimize_bounds(bounds, layout, backend)
     except (TypeError, ValueError):
         return  # a form scipy took and this library does not read: no `active_bounds`
     if flat is None or not info.bounds:
@@ -600,7 +510,7 @@ def _attach_active_bounds(
 
 def _result(
     result: sopt.OptimizeResult,
-    trees: _Trees,
+    trees: Trees,
     history: History,
     constraint_list: list,
     scipy_constraints: Any,

@@ -16,10 +16,13 @@ from typing import Any
 import numpy as np
 import scipy.optimize as sopt
 
-from .._core.backend import Backend
+from .._core.backend import Backend, BackendType
+from .._core.bounds import bounds_pair, flat_x_scale
+from .._core.callbacks import check_callable
 from .._core.tree import PyTree, build_layout, describe_host_leaf
+from .._core.trees import Start, start
 from . import residuals as _residuals
-from .residuals import Residuals, Start
+from .residuals import Residuals
 
 
 def _params_first(f: Callable) -> Callable:
@@ -64,7 +67,7 @@ class _FlatModel:
 
 
 def curve_fit(
-    backend: Backend,
+    backend_type: BackendType,
     f: Callable,
     xdata: Any,
     ydata: Any,
@@ -82,24 +85,25 @@ def curve_fit(
 ) -> tuple:
     """scipy.optimize.curve_fit over pytrees for any backend (see `pytree_minimize.curve_fit`);
     options by keyword."""
-    _residuals.check_callable(f, "f", "f(xdata, params)")
+    check_callable(f, "f", "f(xdata, params)")
     if p0 is None:
         raise TypeError(
             "`p0` is required: a pytree of floating-point initial values, whose structure "
             "`f(xdata, params)` receives as `params`."
         )
-    start = _residuals.start(backend, p0, (), entry="curve_fit")
-    lb, ub = _residuals.flat_bounds_pair(bounds, start, p0, backend)
+    begun = start(backend_type, p0, (), entry="curve_fit", name="p0", finite=True)
+    backend = begun.backend
+    lb, ub = bounds_pair(bounds, begun.layout, backend)
     if "x_scale" in kwargs:
-        kwargs["x_scale"] = _residuals.flat_x_scale(kwargs["x_scale"], start, p0, backend)
-    model = _FlatModel(backend, f, start, p0, backend.autodiff)
-    with backend.precision(start.layout):
-        scipy_jac = _jacobian(jac, model, start, backend)
+        kwargs["x_scale"] = flat_x_scale(kwargs["x_scale"], begun.layout, backend)
+    model = _FlatModel(backend, f, begun, p0, backend.autodiff)
+    with backend.precision(begun.layout):
+        scipy_jac = _jacobian(jac, model, begun, backend)
         out = sopt.curve_fit(
             model.f,
             xdata,
             ydata,
-            p0=start.x0_flat,
+            p0=begun.x0_flat,
             sigma=sigma,
             absolute_sigma=absolute_sigma,
             check_finite=check_finite,
@@ -110,7 +114,7 @@ def curve_fit(
             nan_policy=nan_policy,
             **kwargs,
         )
-    popt = start.trees.tree(out[0])
+    popt = begun.trees.tree(out[0])
     return (popt, *out[1:])
 
 

@@ -16,20 +16,26 @@ import numpy as np
 import scipy.optimize as sopt
 
 from .._core.active_bounds import active_bounds
-from .._core.backend import Backend
-from .._core.methods import LeastSquaresMethod, least_squares_method, least_squares_names_where
+from .._core.backend import Backend, BackendType
+from .._core.bounds import bounds_pair, flat_x_scale
+from .._core.callbacks import check_callable, wants_intermediate_result
+from .._core.methods import (
+    FINITE_DIFFERENCES,
+    LeastSquaresMethod,
+    least_squares_method,
+    least_squares_names_where,
+)
 from .._core.progress import History, make_progress
 from .._core.tree import PyTree, element_at
-from .._minimize.driver import _wants_intermediate_result
+from .._core.trees import Start, start
 from . import residuals as _residuals
-from .residuals import Residuals, Start
+from .residuals import Residuals
 
 TR_SOLVERS = (None, "exact", "lsmr")
-FINITE_DIFFERENCES = ("2-point", "3-point", "cs")
 
 
 def least_squares(
-    backend: Backend,
+    backend_type: BackendType,
     fun: Callable,
     x0: PyTree,
     *,
@@ -56,26 +62,25 @@ def least_squares(
 ) -> sopt.OptimizeResult:
     """scipy.optimize.least_squares over pytrees for any backend (see
     `pytree_minimize.least_squares`); options by keyword."""
-    _residuals.check_callable(fun, "fun", "fun(x, *args, **kwargs)")
-    if callback is not None:
-        _residuals.check_callable(callback, "callback", "callback(intermediate_result)")
+    check_callable(fun, "fun", "fun(x, *args, **kwargs)")
+    check_callable(callback, "callback", "callback(intermediate_result)", optional=True)
     info = least_squares_method(method)
     if tr_solver not in TR_SOLVERS:
         raise ValueError(f"`tr_solver` must be None, 'exact' or 'lsmr'; got {tr_solver!r}.")
     args = _residuals.as_args(args)
     bound_fun, bound_args = _residuals.bind_kwargs(fun, args, kwargs)
-    start = _residuals.start(backend, x0, bound_args, entry="least_squares")
-    layout = start.layout
+    begun = start(backend_type, x0, bound_args, entry="least_squares", finite=True)
+    backend, layout = begun.backend, begun.layout
 
-    lb, ub = _residuals.flat_bounds_pair(bounds, start, x0, backend)
+    lb, ub = bounds_pair(bounds, layout, backend)
     bounded = bool(np.isfinite(lb).any() or np.isfinite(ub).any())
     if bounded and not info.bounds:
         raise ValueError(
             f"`bounds` were given, but method {info.name!r} does not take bounds; use method="
             f"{least_squares_names_where(lambda i: i.bounds)}."
         )
-    _check_bounds(start, lb, ub)
-    scale = _residuals.flat_x_scale(x_scale, start, x0, backend)
+    _check_bounds(begun, lb, ub)
+    scale = flat_x_scale(x_scale, layout, backend)
 
     with backend.precision(layout):
         residuals = Residuals(backend, bound_fun, layout, bound_args, x0)
@@ -85,16 +90,16 @@ def least_squares(
                 f"returns {residuals.m} residuals for {residuals.n} parameters. Use method="
                 f"{least_squares_names_where(lambda i: not i.needs_m_ge_n)}."
             )
-        scipy_jac = _jacobian(backend, residuals, jac, info, tr_solver, start, args, kwargs)
+        scipy_jac = _jacobian(backend, residuals, jac, info, tr_solver, begun, args, kwargs)
         history = History(
             gradient=False, bar=make_progress(progress), owns_bar=not hasattr(progress, "update")
         )
-        scipy_callback = _callback(callback, start, history, info, progress)
+        scipy_callback = _callback(callback, begun, history, info, progress)
         try:
             history.start(time.perf_counter())
             result = sopt.least_squares(
                 residuals.values,
-                start.x0_flat,
+                begun.x0_flat,
                 jac=scipy_jac,
                 bounds=(lb, ub),
                 method=method,
@@ -117,7 +122,7 @@ def least_squares(
             history.close()
     if bounded:  # the package's one policy, as `minimize`'s bounded results (beside scipy's mask)
         result.active_bounds = active_bounds(result.x, lb, ub, layout)
-    return _result(result, start, residuals, history)
+    return _result(result, begun, residuals, history)
 
 
 def _check_bounds(start: Start, lb: np.ndarray, ub: np.ndarray) -> None:
@@ -187,7 +192,7 @@ def _callback(
         return user
     if user is None and not progress:
         return None
-    new_style = user is not None and _wants_intermediate_result(user)
+    new_style = user is not None and wants_intermediate_result(user)
 
     def intermediate(intermediate_result: sopt.OptimizeResult) -> None:
         history.record(float(intermediate_result.get("cost", np.nan)), None)

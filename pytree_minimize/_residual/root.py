@@ -15,15 +15,18 @@ import numpy as np
 import scipy.optimize as sopt
 import scipy.sparse.linalg as splinalg
 
-from .._core.backend import Backend
+from .._core.backend import Backend, BackendType
+from .._core.callbacks import check_callable
+from .._core.hints import returned_pair
 from .._core.methods import RootMethod, root_method
 from .._core.tree import PyTree
+from .._core.trees import Start, start
 from . import residuals as _residuals
-from .residuals import Residuals, Start
+from .residuals import Residuals
 
 
 def root(
-    backend: Backend,
+    backend_type: BackendType,
     fun: Callable,
     x0: PyTree,
     *,
@@ -36,9 +39,8 @@ def root(
 ) -> sopt.OptimizeResult:
     """scipy.optimize.root over pytrees for any backend (see `pytree_minimize.root`); options
     by keyword."""
-    _residuals.check_callable(fun, "fun", "fun(x, *args)")
-    if callback is not None:
-        _residuals.check_callable(callback, "callback", "callback(x, f)")
+    check_callable(fun, "fun", "fun(x, *args)")
+    check_callable(callback, "callback", "callback(x, f)", optional=True)
     info = root_method(method)
     if options is not None and not isinstance(options, dict):
         raise TypeError(
@@ -46,38 +48,33 @@ def root(
         )
     options = dict(options or {})
     args = _residuals.as_args(args)
-    start = _residuals.start(backend, x0, args, entry="root")
+    begun = start(backend_type, x0, args, entry="root", finite=True)
+    backend = begun.backend
     values_fun = _residuals.adapted(fun, "first_output", _first_output) if jac is True else fun
 
-    with backend.precision(start.layout):
-        residuals = Residuals(backend, values_fun, start.layout, args, x0)
+    with backend.precision(begun.layout):
+        residuals = Residuals(backend, values_fun, begun.layout, args, x0)
         _check_size(residuals, info)
-        scipy_fun, scipy_jac = _fun_and_jac(backend, residuals, fun, jac, info, start, args)
+        scipy_fun, scipy_jac = _fun_and_jac(backend, residuals, fun, jac, info, begun, args)
         if info.jacobian == "products" and jac is None and backend.autodiff:
             options["jac_options"] = _exact_krylov(residuals, options.get("jac_options"))
         result = sopt.root(
             scipy_fun,
-            start.x0_flat,
+            begun.x0_flat,
             method=info.name,
             jac=scipy_jac,
             tol=tol,
-            callback=_callback(callback, start, residuals, info),
+            callback=_callback(callback, begun, residuals, info),
             options=options,
         )
-    result.x = start.trees.tree(result.x)
+    result.x = begun.trees.tree(result.x)
     result.fun = residuals.tree(result.fun)
     return result
 
 
 def _first_output(fun: Callable) -> Callable:
     def first(x: Any, *args: Any) -> Any:
-        out = fun(x, *args)
-        if not (isinstance(out, tuple | list) and len(out) == 2):
-            raise ValueError(
-                "`jac=True` means `fun` returns `(residuals, jacobian)`, but it returned a "
-                f"{type(out).__name__}. Pass `jac=None` to let autodiff compute the Jacobian."
-            )
-        return out[0]
+        return returned_pair(fun(x, *args), derivative="jacobian", source="autodiff")[0]
 
     return first
 

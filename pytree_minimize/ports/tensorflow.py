@@ -32,20 +32,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
-from typing import Any
-
-import numpy as np
-import scipy.optimize as sopt
 
 from .._backends.common import require
 from .._backends.tensorflow_logs import without_load_time_info
+from .._core.surface import Framework, Option, build
 from .._core.tree import Bounds, PyTree, flatten
-from .._global.surface import global_optimizers
-from .._minimize import driver as _driver
-from .._residual import curve_fit as _curve_fit_driver
-from .._residual import least_squares as _least_squares_driver
-from .._residual import root as _root_driver
+from .._global import api as _global
+from .._minimize import api as _minimize
+from .._residual import api as _residual
 
 # TensorFlow's load-time INFO lines ignore TF_CPP_MIN_LOG_LEVEL; they are dropped unless the user
 # asked for every log line. TF_ENABLE_ONEDNN_OPTS is left alone: it changes the numerics.
@@ -69,93 +63,70 @@ __all__ = [
     "shgo",
 ]
 
+TENSORFLOW = Framework(
+    module=__name__,
+    backend=TensorFlowBackend,
+    words={
+        "framework": "TensorFlow",
+        "tree": "nested structure of tensors",
+        "leaves": (
+            "floating-point (or complex) `tf.Tensor` or `tf.Variable` leaves (or Keras variables)"
+        ),
+        "code": (
+            "traceable by `tf.function` (traced once per structure, shapes and dtypes, and "
+            "reused by later calls)"
+        ),
+        "derivatives": "a GradientTape inside one `tf.function`",
+        "args": (
+            "passed to the `tf.function`: tensors are traced by shape and dtype, so new values "
+            "do not retrace"
+        ),
+        "jac_none": "a GradientTape",
+        "hess_none": (
+            "tapes where the method uses it: a dense Hessian (`tape.jacobian` of the gradient) "
+            "for dogleg and trust-exact, forward-over-reverse products for the others"
+        ),
+        "hessp_none": "forward-over-reverse Hessian-vector products where the method uses them",
+        "constraint_derivatives": "come from tapes unless given",
+        "jacobian_none": (
+            "tapes: the dense Jacobian, forward mode when there are at least as many residuals "
+            "as parameters, else reverse mode; with `tr_solver='lsmr'` a matrix-free "
+            "`LinearOperator` from Jacobian-vector products"
+        ),
+        "root_jacobian_none": (
+            "for 'hybr' and 'lm' the dense Jacobian from tapes; for 'krylov' exact "
+            "Jacobian-vector products in place of scipy's finite differences; the other "
+            "methods use no Jacobian"
+        ),
+        "result_leaves": "tensors of its leaves' dtypes",
+        "batched": "evaluated in one call of `tf.vectorized_map` over the members",
+        "module": __name__,
+        "import": "import tensorflow as tf",
+        "tensor": "tf.constant",
+        "sum": "tf.reduce_sum",
+        "exp": "tf.exp",
+        "cos": "tf.cos",
+    },
+    options=(
+        Option(
+            "jit_compile",
+            False,
+            "bool",
+            "Compile the evaluations with XLA (`tf.function(jit_compile=True)`).",
+            frozenset({"minimize", "least_squares", "curve_fit", "root"}),
+        ),
+    ),
+)
 
-def minimize(
-    fun: Callable[..., Any],
-    x0: PyTree,
-    args: Any = (),
-    method: str | Callable | None = None,
-    jac: Any = None,
-    hess: Any = None,
-    hessp: Callable | None = None,
-    bounds: Any = None,
-    constraints: Any = (),
-    tol: float | None = None,
-    callback: Callable | None = None,
-    options: dict | None = None,
-    *,
-    progress: Any = False,
-    jit_compile: bool = False,
-    blas_threads: int | str | None = "auto",
-) -> sopt.OptimizeResult:
-    """Minimise a scalar TensorFlow function of a nested structure of tensors with any
-    `scipy.optimize.minimize` method.
-
-    The arguments and their order are scipy's and :func:`pytree_minimize.minimize`'s.
-
-    Args:
-        fun: `fun(x, *args) -> scalar tensor`, traceable by `tf.function`; `x` has the structure of
-            `x0`, with tensors of its leaves' dtypes.
-        x0: Initial guess: a nested structure of floating-point (or complex) `tf.Tensor` or
-            `tf.Variable` leaves (or Keras variables). Never mutated.
-        args: Extra arguments for `fun`, passed to the `tf.function` (tensors are traced by shape
-            and dtype, so new values do not retrace).
-        method: A scipy method name; None chooses as scipy does.
-        jac: None (GradientTape), True (`fun` returns `(value, gradient_structure)`), a callable
-            returning a structure like `x`, or `'2-point'`, `'3-point'`, `'cs'`.
-        hess: None (tapes where the method uses it), a callable returning the dense Hessian over
-            the flat vector, a `HessianUpdateStrategy`, or a finite-difference scheme.
-        hessp: None (forward-over-reverse products where the method uses them) or
-            `hessp(x, p, *args)` returning a structure like `x`.
-        bounds: `Bounds(lb, ub)` with bounds shaped like `x0` (or a prefix of it); for a
-            single-tensor `x0` also scipy's `Bounds` or `(min, max)` pairs.
-        constraints: scipy's constraint forms, with functions of the structure `x` returning
-            tensors; their Jacobians come from tapes.
-        tol: Tolerance, passed to scipy.
-        callback: `callback(intermediate_result)` or `callback(xk)`, with `x` a structure of
-            tensors.
-        options: Method options, passed to scipy.
-        progress: True for a tqdm progress bar, or a tqdm instance.
-        blas_threads: BLAS threads while scipy iterates. 'auto' holds BLAS to one thread for
-            the methods that only update vectors (L-BFGS-B, CG, TNC, Newton-CG, trust-ncg,
-            trust-krylov, Nelder-Mead, Powell, COBYLA), where threaded BLAS calls wait on cores
-            held by other thread pools, and leaves it alone for methods with dense matrices; an
-            int holds it to that many threads; None leaves it alone.
-        jit_compile: Compile the evaluations with XLA.
-
-    Returns:
-        scipy's `OptimizeResult`, with `x` and `jac` structured like `x0` (tensors of its leaves'
-        dtypes) and `history`.
-
-    Examples:
-        >>> import tensorflow as tf
-        >>> from pytree_minimize.ports.tensorflow import minimize
-        >>> def f(p):
-        ...     return tf.reduce_sum((p["w"] - 3.0) ** 2) + tf.cast((p["b"] + 1.0) ** 2, tf.float64)
-        >>> x0 = {"w": tf.zeros(2, tf.float64), "b": tf.Variable(0.0)}
-        >>> res = minimize(f, x0, method="L-BFGS-B")
-        >>> res.x["w"].numpy().round(4).tolist(), round(float(res.x["b"]), 4), res.x["b"].dtype.name
-        ([3.0, 3.0], -1.0, 'float32')
-    """
-    if not isinstance(jit_compile, bool):
-        raise TypeError(f"`jit_compile` must be True or False; got {type(jit_compile).__name__}.")
-    return _driver.minimize(
-        TensorFlowBackend(jit_compile=jit_compile),
-        fun,
-        x0,
-        args=args,
-        method=method,
-        jac=jac,
-        hess=hess,
-        hessp=hessp,
-        bounds=bounds,
-        constraints=constraints,
-        tol=tol,
-        callback=callback,
-        options=options,
-        progress=progress,
-        blas_threads=blas_threads,
-    )
+minimize = build(_minimize.MINIMIZE, TENSORFLOW)
+least_squares = build(_residual.LEAST_SQUARES, TENSORFLOW)
+curve_fit = build(_residual.CURVE_FIT, TENSORFLOW)
+root = build(_residual.ROOT, TENSORFLOW)
+differential_evolution = build(_global.DIFFERENTIAL_EVOLUTION, TENSORFLOW)
+dual_annealing = build(_global.DUAL_ANNEALING, TENSORFLOW)
+basinhopping = build(_global.BASINHOPPING, TENSORFLOW)
+shgo = build(_global.SHGO, TENSORFLOW)
+direct = build(_global.DIRECT, TENSORFLOW)
 
 
 def assign(variables: PyTree, x: PyTree) -> PyTree:
@@ -194,246 +165,3 @@ def assign(variables: PyTree, x: PyTree) -> PyTree:
 
 
 # The global optimisers, with the evaluations in `tf.function`s (no XLA).
-(
-    differential_evolution,
-    dual_annealing,
-    basinhopping,
-    shgo,
-    direct,
-) = global_optimizers(
-    lambda template: TensorFlowBackend(),
-    leaves="TensorFlow floating-point tensors",
-    traceable=" of TensorFlow operations (traced once by `tf.function`)",
-    batched="evaluated in one `tf.vectorized_map` call",
-)
-
-# ---------------------------------------------------------------------------------------------
-# least_squares, curve_fit and root: the drivers of `pytree_minimize`, with
-# Jacobians from GradientTapes.
-
-
-def least_squares(
-    fun: Callable[..., Any],
-    x0: PyTree,
-    jac: Any = None,
-    bounds: Any = (-np.inf, np.inf),
-    method: str = "trf",
-    ftol: float | None = 1e-8,
-    xtol: float | None = 1e-8,
-    gtol: float | None = 1e-8,
-    x_scale: Any = None,
-    loss: Any = "linear",
-    f_scale: float = 1.0,
-    diff_step: Any = None,
-    tr_solver: str | None = None,
-    tr_options: dict | None = None,
-    jac_sparsity: Any = None,
-    max_nfev: int | None = None,
-    verbose: int = 0,
-    args: Any = (),
-    kwargs: dict | None = None,
-    callback: Callable | None = None,
-    workers: Any = None,
-    *,
-    progress: Any = False,
-    jit_compile: bool = False,
-) -> sopt.OptimizeResult:
-    """Solve a nonlinear least-squares problem over a nested structure of tensors with
-    `scipy.optimize.least_squares`; see :func:`pytree_minimize.least_squares`.
-
-    Args:
-        fun: `fun(x, *args, **kwargs)` returning the residuals as tensors or a nested
-            structure of them; `x` has the structure of `x0`.
-        x0: Initial guess, a nested structure of tensors of floating-point tensors. Never mutated.
-        jac: None (tapes: dense, or matrix-free with `tr_solver='lsmr'`), a finite-difference
-            scheme, or a callable returning the m-by-n Jacobian over the flat vectors.
-        bounds: `Bounds(lb, ub)`, scipy's `Bounds` or a pair `(lb, ub)`, each side a scalar or
-            a structure like `x0` (or a prefix of it).
-        method: 'trf', 'dogbox' or 'lm'.
-        ftol, xtol, gtol, loss, f_scale, diff_step, tr_solver, tr_options, jac_sparsity,
-            max_nfev, verbose, workers: As scipy's.
-        x_scale: None, 'jac', a positive scalar or a structure like `x0` (or a prefix of it).
-        args, kwargs: Extra arguments for `fun`.
-        callback: `callback(intermediate_result)` or `callback(xk)`, with `x` like `x0`.
-        progress: True for a tqdm progress bar, or a tqdm instance.
-        jit_compile: Compile the evaluations with XLA.
-
-    Returns:
-        scipy's `OptimizeResult`: `x`, `grad` and `active_mask` structured like `x0`, `fun`
-        like the residuals (NumPy arrays), `jac` over the flat vectors, and scipy's fields.
-
-
-    Examples:
-        >>> import tensorflow as tf
-        >>> from pytree_minimize.ports.tensorflow import least_squares
-        >>> def f64(v):
-        ...     return tf.constant(v, dtype=tf.float64)
-        >>> t = tf.linspace(tf.constant(0.0, tf.float64), 1.0, 20)
-        >>> def residuals(p):
-        ...     return p["amp"] * tf.exp(-p["rate"] * t) - 2.0 * tf.exp(-3.0 * t)
-        >>> res = least_squares(residuals, {"amp": f64(1.0), "rate": f64(1.0)})
-        >>> round(float(res.x["amp"]), 4), round(float(res.x["rate"]), 4)
-        (2.0, 3.0)
-    """
-    _check_jit_compile(jit_compile)
-    return _least_squares_driver.least_squares(
-        TensorFlowBackend(jit_compile=jit_compile),
-        fun,
-        x0,
-        jac=jac,
-        bounds=bounds,
-        method=method,
-        ftol=ftol,
-        xtol=xtol,
-        gtol=gtol,
-        x_scale=x_scale,
-        loss=loss,
-        f_scale=f_scale,
-        diff_step=diff_step,
-        tr_solver=tr_solver,
-        tr_options=tr_options,
-        jac_sparsity=jac_sparsity,
-        max_nfev=max_nfev,
-        verbose=verbose,
-        args=args,
-        kwargs=kwargs,
-        callback=callback,
-        workers=workers,
-        progress=progress,
-    )
-
-
-def curve_fit(
-    f: Callable[..., Any],
-    xdata: Any,
-    ydata: Any,
-    p0: PyTree,
-    sigma: Any = None,
-    absolute_sigma: bool = False,
-    check_finite: bool | None = None,
-    bounds: Any = (-np.inf, np.inf),
-    method: str | None = None,
-    jac: Any = None,
-    *,
-    full_output: bool = False,
-    nan_policy: str | None = None,
-    jit_compile: bool = False,
-    **kwargs: Any,
-) -> tuple:
-    """Fit `f(xdata, params)` with `scipy.optimize.curve_fit`, `params` being a nested
-    structure of tensors;
-    see :func:`pytree_minimize.curve_fit`.
-
-    Args:
-        f: `f(xdata, params)` returning the model at `xdata` as tensors.
-        xdata: The independent variable, passed to `f` as it is.
-        ydata: The dependent data, m values.
-        p0: Initial parameters, a nested structure of tensors of floating-point tensors (required).
-        sigma, absolute_sigma, check_finite, method, full_output, nan_policy: As scipy's.
-        bounds: `Bounds(lb, ub)`, scipy's `Bounds` or `(lb, ub)`, sides like `p0` or prefixes.
-        jac: None (tapes), a finite-difference scheme, or `jac(xdata, params)`.
-        **kwargs: Passed to scipy's `leastsq` or `least_squares`.
-        jit_compile: Compile the evaluations with XLA.
-
-    Returns:
-        `(popt, pcov)` (plus scipy's `infodict, mesg, ier` with `full_output=True`): `popt`
-        structured like `p0`, `pcov` n-by-n over the flat vector;
-        `pytree_minimize.standard_errors(pcov, popt)` gives errors structured like `p0`.
-
-
-    Examples:
-        >>> import tensorflow as tf
-        >>> from pytree_minimize.ports.tensorflow import curve_fit
-        >>> def f64(v):
-        ...     return tf.constant(v, dtype=tf.float64)
-        >>> x = tf.linspace(tf.constant(0.0, tf.float64), 1.0, 20)
-        >>> def model(x, p):
-        ...     return p["slope"] * x + p["intercept"]
-        >>> p0 = {"slope": f64(0.0), "intercept": f64(0.0)}
-        >>> popt, pcov = curve_fit(model, x, 3.0 * x.numpy() + 1.0, p0)
-        >>> round(float(popt["slope"]), 6), round(float(popt["intercept"]), 6), pcov.shape
-        (3.0, 1.0, (2, 2))
-    """
-    _check_jit_compile(jit_compile)
-    return _curve_fit_driver.curve_fit(
-        TensorFlowBackend(jit_compile=jit_compile),
-        f,
-        xdata,
-        ydata,
-        p0,
-        sigma=sigma,
-        absolute_sigma=absolute_sigma,
-        check_finite=check_finite,
-        bounds=bounds,
-        method=method,
-        jac=jac,
-        full_output=full_output,
-        nan_policy=nan_policy,
-        **kwargs,
-    )
-
-
-def root(
-    fun: Callable[..., Any],
-    x0: PyTree,
-    args: Any = (),
-    method: str = "hybr",
-    jac: Any = None,
-    tol: float | None = None,
-    callback: Callable | None = None,
-    options: dict | None = None,
-    *,
-    jit_compile: bool = False,
-) -> sopt.OptimizeResult:
-    """Find a root of a vector function of a nested structure of tensors with `scipy.optimize.root`
-    (any of its ten methods); see :func:`pytree_minimize.root`.
-
-    Args:
-        fun: `fun(x, *args)` returning tensors (or a structure of them) with as many
-            elements as `x0`.
-        x0: Initial guess, a nested structure of tensors of floating-point tensors. Never mutated.
-        args: Extra arguments for `fun`.
-        method: Any scipy root method ('hybr', 'lm', 'broyden1', 'broyden2', 'anderson',
-            'linearmixing', 'diagbroyden', 'excitingmixing', 'krylov', 'df-sane').
-        jac: None (tapes: dense for 'hybr' and 'lm', exact products for 'krylov'), True,
-            or a callable returning the Jacobian over the flat vectors.
-        tol, options: As scipy's.
-        callback: `callback(x, f)` with `x` and `f` structured like `x0` and `fun`'s output.
-        jit_compile: Compile the evaluations with XLA.
-
-    Returns:
-        scipy's `OptimizeResult` with `x` structured like `x0` and `fun` like `fun`'s output.
-
-
-    Examples:
-        >>> import tensorflow as tf
-        >>> from pytree_minimize.ports.tensorflow import root
-        >>> def f64(v):
-        ...     return tf.constant(v, dtype=tf.float64)
-        >>> def equations(p):
-        ...     return [p["a"] + p["b"] - 3.0, p["a"] * p["b"] - 2.0]
-        >>> sol = root(equations, {"a": f64(0.5), "b": f64(2.5)})
-        >>> round(float(sol.x["a"]), 6), round(float(sol.x["b"]), 6)
-        (1.0, 2.0)
-    """
-    return _root_driver.root(
-        _backend(jit_compile),
-        fun,
-        x0,
-        args=args,
-        method=method,
-        jac=jac,
-        tol=tol,
-        callback=callback,
-        options=options,
-    )
-
-
-def _check_jit_compile(jit_compile: Any) -> None:
-    if not isinstance(jit_compile, bool):
-        raise TypeError(f"`jit_compile` must be True or False; got {type(jit_compile).__name__}.")
-
-
-def _backend(jit_compile: Any) -> TensorFlowBackend:
-    _check_jit_compile(jit_compile)
-    return TensorFlowBackend(jit_compile=jit_compile)
