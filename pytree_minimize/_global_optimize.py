@@ -9,6 +9,7 @@ backend, so the signatures and docstrings are written once.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -21,22 +22,27 @@ from ._jax_backend import JaxBackend
 from ._tree import PyTree
 
 _ARGS_DOC = """
-    The arguments, their order and defaults are scipy's; `x` is a pytree of {leaves}.
+    The arguments, their order and defaults are scipy's; `x` is a pytree of {leaves}. Every
+    argument not listed below is scipy's, with pytrees where scipy takes vectors: `x0`,
+    `callback` (called with pytree `x`) and `minimizer_kwargs` (arguments of `minimize`:
+    pytree `bounds` and constraints are accepted).
 
     Args:
         func: `func(x, *args) -> scalar`{traceable}.
-        bounds: `Bounds(lb, ub)` with finite `lb` and `ub` shaped like the parameters (they
-            define the pytree when `x0` is not given), or a prefix of `x0`'s structure together
-            with `x0` (a scalar bounds a whole subtree). For a single array also scipy's `Bounds`
-            or a sequence of `(min, max)` pairs.
-        progress: True for a tqdm progress bar, or a tqdm instance (keyword only).
-        Every other argument is scipy's, with pytrees where scipy takes vectors: `x0`,
-        `callback` (called with pytree `x`) and `minimizer_kwargs` (arguments of `minimize`:
-        pytree `bounds` and constraints are accepted).
+{bounds}        progress: True for a tqdm progress bar, or a tqdm instance (keyword only).
 
     Returns:
         scipy's `OptimizeResult` with `x` (and `jac` where scipy gives one) shaped like the
         parameters, and `history` (the best value found, once per {step}).
+"""
+
+
+#: The `bounds` entry, for the functions that take `bounds` (all but basinhopping).
+_BOUNDS_DOC = """\
+        bounds: `Bounds(lb, ub)` with finite `lb` and `ub` shaped like the parameters (they
+            define the pytree when `x0` is not given), or a prefix of `x0`'s structure together
+            with `x0` (a scalar bounds a whole subtree). For a single array also scipy's `Bounds`
+            or a sequence of `(min, max)` pairs.
 """
 
 
@@ -258,7 +264,10 @@ def global_optimizers(
     functions = (differential_evolution, dual_annealing, basinhopping, shgo, direct)
     for function in functions:
         summary, step = _DOCS[function.__name__]
-        function.__doc__ = summary.format(**fields) + _ARGS_DOC.format(step=step, **fields)
+        bounds = _BOUNDS_DOC if "bounds" in inspect.signature(function).parameters else ""
+        function.__doc__ = summary.format(**fields) + _ARGS_DOC.format(
+            step=step, bounds=bounds, **fields
+        )
     return GlobalOptimizers(*functions)
 
 
