@@ -8,6 +8,8 @@ in its fence: ```python no-run: <reason>.
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import os
 import re
 import subprocess
@@ -16,8 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 _FENCE = re.compile(r"^```python(?P<info>[^\n]*)\n(?P<code>.*?)^```", re.MULTILINE | re.DOTALL)
+#: Packages of the optional extras (and of the dev tools) that a block may import.
+_EXTRAS = {"torch", "tensorflow", "keras", "equinox", "matplotlib"}
 #: A block that calls one of these solves something, and must show what it found.
 _SOLVES = re.compile(r"\b(minimize|argmin|least_squares|curve_fit|root|differential_evolution)\(")
 
@@ -79,9 +85,27 @@ def run_python(args: list[str], *, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+def skip_without_extras(block: Block) -> None:
+    """Skip a block that imports a package of an extra (torch, TensorFlow, ...) not installed."""
+    tree = ast.parse(block.code)
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    for name in sorted({name.split(".")[0] for name in imported} & _EXTRAS):
+        if importlib.util.find_spec(name) is None:
+            pytest.skip(f"{block.name} needs {name}, which is not installed")
+
+
 def run_block(block: Block, cwd: Path, prints: Mapping[str, list[str]]) -> None:
     """Run the block on its own. It must succeed and print something if it solves something;
     a block whose code contains a key of `prints` must print exactly those lines."""
+    skip_without_extras(block)
     done = run_python(["-c", block.code], cwd=cwd)
     assert done.returncode == 0, f"{block.name} failed:\n{done.stderr[-3000:]}"
     if _SOLVES.search(block.code):
