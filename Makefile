@@ -2,11 +2,11 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Two stamps: the base dependencies alone (enough for the demo), and everything (tests, notebooks,
-# ports, benchmarks). Installing everything also satisfies the base stamp.
+# ports, benchmarks, the documentation site). Installing everything also satisfies the base stamp.
 BASE_STAMP := $(VENV)/.installed-base
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench install clean
+.PHONY: demo test docs lint typecheck bench install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(PY):
 # torch is pinned to the CPU build that the machines carry; users get a plain `torch` requirement.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[torch,tensorflow,notebooks,bench,dev]" "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[torch,tensorflow,notebooks,bench,dev,docs]" "torch==2.13.0"
 	touch $(STAMP) $(BASE_STAMP)
 
 $(BASE_STAMP): pyproject.toml | $(PY)
@@ -28,8 +28,8 @@ demo: $(BASE_STAMP)
 	$(PY) examples/demo.py
 
 lint: $(STAMP)
-	$(PY) -m ruff check pytree_minimize tests benchmarks examples
-	$(PY) -m ruff format --check pytree_minimize tests benchmarks examples
+	$(PY) -m ruff check pytree_minimize tests benchmarks examples docs/_ext
+	$(PY) -m ruff format --check pytree_minimize tests benchmarks examples docs/_ext
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
@@ -39,9 +39,15 @@ typecheck: $(STAMP)
 test: lint typecheck
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 --timeout 900 --durations=15
 
+# The documentation site, into site/; warnings are errors (mkdocs.yml sets `strict`, and so does
+# the flag). The notebooks are rendered from their saved outputs, not executed. Material for
+# MkDocs prints a notice about MkDocs 2 on every build; it is not a warning about this site.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/sharded.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) site
