@@ -432,7 +432,7 @@ class JaxBackend(Backend):
 
     def user_gradient_derivative(
         self, fun: Callable, layout: Layout, args: tuple, *, dense: bool
-    ) -> Callable[..., np.ndarray]:
+    ) -> Callable[..., np.ndarray] | None:
         """With `jac=True` (`fun` returns `(value, gradient)`): the Hessian (`dense`) or
         Hessian-vector products as the forward-mode derivative of the user's own gradient."""
 

@@ -32,7 +32,6 @@ FlatConstraintHvp = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 FlatResiduals = Callable[[np.ndarray], np.ndarray]
 FlatProduct = Callable[[np.ndarray, np.ndarray], np.ndarray]
 FlatBatchedValue = Callable[[np.ndarray], np.ndarray]
-LeafDescription = "tuple[tuple[int, ...], np.dtype] | None"
 
 
 class Backend(abc.ABC):
@@ -70,17 +69,20 @@ class Backend(abc.ABC):
     def prepare(self, tree: PyTree) -> None:  # noqa: B027 - most frameworks need nothing
         """Make `tree`'s node types known to the layout (JAX: registered node classes)."""
 
+    @staticmethod
     @abc.abstractmethod
-    def describe_leaf(self, leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
+    def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
         """`(shape, dtype)` of an array leaf of this framework (or a host array or number); None
         for anything else."""
 
+    @staticmethod
     @abc.abstractmethod
-    def to_numpy(self, leaf: Any) -> np.ndarray:
+    def to_numpy(leaf: Any) -> np.ndarray:
         """A leaf as a NumPy array (a copy where the framework shares memory)."""
 
+    @staticmethod
     @abc.abstractmethod
-    def restore_leaf(self, array: np.ndarray, like: Any) -> Any:
+    def restore_leaf(array: np.ndarray, like: Any) -> Any:
         """A NumPy array turned into a leaf of the same kind, dtype and device as `like`."""
 
     def precision(self, layout: Layout) -> contextlib.AbstractContextManager[Any]:
