@@ -79,7 +79,8 @@ class EntryPoint(NamedTuple, Generic[F]):
         """The entry point run as its public function runs (arguments bound to the stub's
         signature, defaults filled in), with `backend_type`: for callers inside the package
         (a global method's local steps, `argmin`, the compat modules)."""
-        return self.driver(backend_type, **_arguments(_signature(self.stub), args, kwargs))
+        arguments = _arguments(self.stub.__name__, _signature(self.stub), args, kwargs)
+        return self.driver(backend_type, **arguments)
 
 
 @functools.cache
@@ -87,9 +88,18 @@ def _signature(stub: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(stub)
 
 
-def _arguments(signature: inspect.Signature, args: tuple, kwargs: dict[str, Any]) -> dict:
-    """The arguments by name, defaults filled in, a `**kwargs` parameter's entries spread."""
-    bound = signature.bind(*args, **kwargs)
+def _arguments(
+    name: str, signature: inspect.Signature, args: tuple, kwargs: dict[str, Any]
+) -> dict:
+    """The arguments by name, defaults filled in, a `**kwargs` parameter's entries spread.
+
+    Raises:
+        TypeError: the call does not fit the signature (as Python's own call would), named.
+    """
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"{name}(): {error}") from None
     bound.apply_defaults()
     arguments = bound.arguments
     for parameter in signature.parameters.values():
@@ -112,7 +122,7 @@ def build(entry: EntryPoint[F], framework: Framework) -> F:
     option_names = tuple(o.name for o in options)
 
     def public(*args: Any, **kwargs: Any) -> Any:
-        arguments = _arguments(signature, args, kwargs)
+        arguments = _arguments(name, signature, args, kwargs)
         backend_type: Callable[..., Backend] = backend
         if option_names:
             chosen = {key: arguments.pop(key) for key in option_names}
