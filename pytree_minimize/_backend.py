@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ._sparse import SparseMatrix
 from ._tree import Layout, PyTree
 
 FlatValue = Callable[[np.ndarray], float]
@@ -20,6 +21,7 @@ FlatHessian = Callable[[np.ndarray], np.ndarray]
 FlatHvp = Callable[[np.ndarray, np.ndarray], np.ndarray]
 FlatConstraint = Callable[[np.ndarray], np.ndarray]
 FlatConstraintHvp = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+FlatWeightedHessian = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class Backend(Protocol):
@@ -78,6 +80,35 @@ class Backend(Protocol):
 
     def output_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
         """The layout of a constraint function's output at `x0`."""
+        ...
+
+    # Sparse derivatives (`_sparse`). Each returns None where the backend cannot detect
+    # sparsity (then the caller takes the dense path), raises `_sparse.PatternUnavailable`
+    # where its detector cannot follow an operation of the function, and
+    # `_sparse.SparseExtraMissing` where the detector is not installed.
+
+    def sparse_jacobian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> SparseMatrix | None:
+        """The Jacobian of a vector function (a constraint or residuals, output `out_layout`),
+        its pattern detected and coloured once per compiled problem; `values(x)`."""
+        ...
+
+    def sparse_hessian(self, fun: Callable, layout: Layout, args: tuple) -> SparseMatrix | None:
+        """The Hessian of the scalar objective, likewise; `values(x)`."""
+        ...
+
+    def sparse_weighted_hessian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> SparseMatrix | None:
+        """The Hessian of `v . fun(x)` for a vector function, likewise; `values(x, v)`."""
+        ...
+
+    def weighted_hessian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> FlatWeightedHessian | None:
+        """The dense Hessian of `v . fun(x)`, `(x, v) -> (n, n)`; None where the backend gives
+        none (IPOPT then approximates the Lagrangian's Hessian)."""
         ...
 
     # Residual functions (`least_squares`, `curve_fit`, `root`): a function of the pytree `x`

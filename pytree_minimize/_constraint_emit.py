@@ -20,6 +20,7 @@ from ._methods import MethodInfo, check_takes
 
 if TYPE_CHECKING:
     from ._backend import Backend
+    from ._sparse import SparsePolicy
     from ._tree import Layout, PyTree
 
 __all__ = ["ScipyConstraints", "attach_multipliers", "to_scipy"]
@@ -174,8 +175,10 @@ def to_scipy(
     x0: PyTree,
     trees: Any,
     bounds: sopt.Bounds | None = None,
+    policy: SparsePolicy | None = None,
 ) -> list[Any]:
-    """scipy constraint objects over the flat vector, in the form the method takes."""
+    """scipy constraint objects over the flat vector, in the form the method takes (with sparse
+    derivatives as `policy` says, where the method takes them)."""
     if not constraints:
         return []
     check_takes(info, bounds=False, constraints=True)
@@ -190,6 +193,7 @@ def to_scipy(
             x0=x0,
             x0_flat=x0_flat,
             trees=trees,
+            policy=policy if info.sparse_constraint_jacobians else None,
         )
         for c in constraints
     ]

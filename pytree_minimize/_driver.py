@@ -22,7 +22,8 @@ from scipy.sparse.linalg import LinearOperator
 from . import _constraint_emit, _constraints, _dropin, _fixed_variables, _threads
 from ._active_bounds import active_bounds
 from ._backend import Backend
-from ._methods import METHOD_NAMES, MethodInfo, normalize_method
+from ._methods import METHOD_NAMES, MethodInfo, names_where, normalize_method, solver_of
+from ._sparse import SparsePolicy
 
 __all__ = ["METHOD_NAMES", "MethodInfo", "minimize", "normalize_method"]
 from ._progress import History, make_progress
@@ -221,9 +222,10 @@ def _hessians(
     layout: Layout,
     args: tuple,
     trees: _Trees,
+    policy: SparsePolicy | None = None,
 ) -> tuple[Any, Any]:
     """scipy's `(hess, hessp)` pair: the user's, translated, or autodiff's where the method uses
-    second derivatives."""
+    second derivatives (a sparse matrix where the method takes one and `policy` asks)."""
     if hessp is not None:
         if not callable(hessp):
             raise TypeError(
@@ -244,6 +246,12 @@ def _hessians(
         if info.hessian == "dense":
             return backend.hessian(fun, layout, args), hessp
         if info.hessian == "hvp" and hessp is None:
+            matrix = None
+            if policy is not None and info.sparse_hessian:
+                # Products need no matrix: 'auto' keeps them, `sparse=True` asks for it.
+                matrix = policy.hessian("hess", fun, layout, args, matrix_free=True)
+            if matrix is not None:
+                return matrix.at, None
             return None, backend.hvp(fun, layout, args)
         return None, hessp
     if isinstance(hess, sopt.HessianUpdateStrategy) or (
@@ -387,12 +395,22 @@ def minimize(
     options: dict | None = None,
     progress: Any = False,
     blas_threads: Any = "auto",
+    sparse: Any = "auto",
 ) -> sopt.OptimizeResult:
     """scipy.optimize.minimize over pytrees for any backend (see `pytree_minimize.minimize`).
 
     The options are keyword-only, so a new entry point or port passes what it has by name."""
     check_inputs(fun, callback, options)
     _threads.check_blas_threads(blas_threads)
+    policy = SparsePolicy(sparse, backend)
+    if solver_of(method) == "ipopt":
+        from . import _ipopt_driver
+
+        return _ipopt_driver.minimize(
+            backend, fun, x0, args=args, method=method, jac=jac, hess=hess, hessp=hessp,
+            bounds=bounds, constraints=constraints, tol=tol, callback=callback, options=options,
+            progress=progress, policy=policy,
+        )  # fmt: skip
     if not isinstance(args, tuple):
         args = (args,)
     # An `x0` that scipy reads as a 1-D array (a number, a list of numbers, an integer array) is
@@ -401,6 +419,7 @@ def minimize(
     if array is not None:
         x0 = array
     if _is_scipy_problem(backend, x0, bounds, constraints):
+        policy.refuse_forced()  # scipy takes this problem as it is: no sparsity detection
         return _minimize_as_scipy(
             backend,
             fun,
@@ -440,6 +459,12 @@ def minimize(
         # The same for constraints given to a method without them.
         _dropin.warn_ignored_constraints(info.name)
         constraint_list = []
+    if policy.sparse is True and not (info.sparse_hessian or info.sparse_constraint_jacobians):
+        raise ValueError(
+            f"`sparse=True` was given, but method {info.name!r} takes no sparse derivatives; use "
+            f"one of {names_where(lambda i: i.sparse_hessian or i.sparse_constraint_jacobians)} "
+            "(or leave `sparse` at 'auto')."
+        )
 
     trees = _Trees(layout, x0_leaves, backend)
     recorder = Recorder(keep_two=info.reports_earlier_iterate)
@@ -452,7 +477,7 @@ def minimize(
             scipy_hess, scipy_hessp = _user_gradient_hessians(backend, info, fun, layout, args)
         else:
             scipy_hess, scipy_hessp = _hessians(
-                backend, info, fun, hess, hessp, layout, args, trees
+                backend, info, fun, hess, hessp, layout, args, trees, policy
             )
         scipy_constraints = _constraint_emit.to_scipy(
             [_constraints.parse(c, i) for i, c in enumerate(constraint_list)],
@@ -462,6 +487,7 @@ def minimize(
             x0=x0,
             trees=trees,
             bounds=scipy_bounds,
+            policy=policy,
         )
         history = History(
             gradient=info.gradient,
@@ -505,6 +531,7 @@ def minimize(
                 layout,
                 bound_multipliers=result.v[-1] if interior else None,
             )
+        policy.attach(result)
         return _result(result, trees, history, constraint_list, scipy_constraints, info)
 
 

@@ -23,6 +23,7 @@ from ._cache import CACHE
 from ._chunks import chunk_bounds, in_chunks
 from ._dropin import is_wide_int
 from ._hints import describe_returned, no_gradient
+from ._sparse import SparseMatrix
 from ._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 
 # ---------------------------------------------------------------------------------------------
@@ -500,6 +501,55 @@ class JaxBackend:
             lambda x, v, p: np.asarray(hvp_c(x, v, p, dynamic), dtype=np.float64),
         )
 
+    # Sparse derivatives (`_jax_sparse`): patterns detected and coloured once per compiled
+    # problem; `weighted_hessian` is the dense Hessian of `v . c(x)` (IPOPT's exact Hessian).
+
+    def _sparse(self, kind: str, fun: Callable, layout: Layout, args: tuple, make: Callable,
+                **options: Any) -> SparseMatrix:  # fmt: skip
+        from ._jax_sparse import sparse_matrix
+
+        dynamic, treedef, static, mask = _split_args(args)
+        shapes = tuple((np.shape(a), np.result_type(a).str) for a in dynamic)
+        return sparse_matrix(
+            self._compile, kind, fun, layout, args, make, args_key=(treedef, static, tuple(mask)),
+            signature=(shapes, _x64_enabled()), **options,
+        )  # fmt: skip
+
+    def sparse_jacobian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> SparseMatrix:
+        def make(call: Callable, shardings: Any) -> Callable:
+            return _residual_body(call, layout, shardings)
+
+        return self._sparse("jacobian", fun, layout, args, make, shape=(out_layout.n, layout.n))
+
+    def sparse_hessian(self, fun: Callable, layout: Layout, args: tuple) -> SparseMatrix:
+        def make(call: Callable, shardings: Any) -> Callable:
+            return self._objective(call, layout, shardings)
+
+        shape = (layout.n, layout.n)
+        return self._sparse("hessian", fun, layout, args, make, shape=shape, hessian=True)
+
+    def sparse_weighted_hessian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> SparseMatrix:
+        weights = np.zeros(out_layout.n, dtype=np.float64 if _x64_enabled() else np.float32)
+        return self._sparse(
+            "weighted_hessian", fun, layout, args, _weighted(layout), shape=(layout.n, layout.n),
+            extra=(weights,), hessian=True,
+        )  # fmt: skip
+
+    def weighted_hessian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        weighted = _weighted(layout)
+
+        def make(call: Callable, shardings: Any) -> Callable:
+            return jax.hessian(weighted(call, shardings))
+
+        compiled, dynamic = self._compile("weighted_hessian", fun, layout, args, make)
+        return lambda x, v: np.asarray(compiled(x, v, dynamic), dtype=np.float64)
+
     # Populations (global methods): one compiled, vmapped call per population.
 
     #: Any JAX function can be batched with `jax.vmap`.
@@ -676,6 +726,20 @@ def _residual_body(call: Callable, layout: Layout, shardings: Any) -> Callable:
         return out.astype(jnp.result_type(flat.dtype, out.dtype))
 
     return values
+
+
+def _weighted(layout: Layout) -> Callable:
+    """`make(call, shardings)` of the traceable `(flat, v, args) -> v . c(x)`."""
+
+    def make(call: Callable, shardings: Any) -> Callable:
+        values = _residual_body(call, layout, shardings)
+
+        def weighted(flat: jax.Array, v: jax.Array, args: tuple) -> jax.Array:
+            return jnp.dot(values(flat, args), v.astype(flat.dtype))
+
+        return weighted
+
+    return make
 
 
 def _host(out: Any, x: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ def least_squares(
     workers: Any = None,
     *,
     progress: Any = False,
+    sparse: bool | str = "auto",
 ) -> sopt.OptimizeResult:
     """Solve a nonlinear least-squares problem over a pytree with `scipy.optimize.least_squares`.
 
@@ -64,6 +65,11 @@ def least_squares(
         kwargs: Extra keyword arguments for `fun` (traced likewise).
         callback: `callback(intermediate_result)` or `callback(xk)`, with pytree `x`.
         progress: True for a tqdm progress bar, or a tqdm instance.
+        sparse: A sparse Jacobian (methods 'trf' and 'dogbox', `tr_solver` None or 'lsmr'),
+            its pattern detected from the JAX program and coloured once per compiled problem
+            (the `sparse` extra): 'auto' where the dense Jacobian would hold more than 10^6
+            entries (with 'lsmr', whose products need no matrix, only on True), True always,
+            False never. `res.sparsity['jac']` then reports its nonzeros and colours.
 
     Returns:
         scipy's `OptimizeResult`. `x`, `grad` and `active_mask` are pytrees like `x0`; `fun` is

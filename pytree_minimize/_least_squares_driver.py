@@ -22,6 +22,7 @@ from ._driver import _wants_intermediate_result
 from ._methods import LeastSquaresMethod, least_squares_method, least_squares_names_where
 from ._progress import History, make_progress
 from ._residuals import Residuals, Start
+from ._sparse import SparsePolicy
 from ._tree import PyTree, element_at
 
 TR_SOLVERS = (None, "exact", "lsmr")
@@ -53,6 +54,7 @@ def least_squares(
     callback: Callable | None = None,
     workers: Any = None,
     progress: Any = False,
+    sparse: Any = "auto",
 ) -> sopt.OptimizeResult:
     """scipy.optimize.least_squares over pytrees for any backend (see
     `pytree_minimize.least_squares`); options by keyword."""
@@ -62,6 +64,15 @@ def least_squares(
     info = least_squares_method(method)
     if tr_solver not in TR_SOLVERS:
         raise ValueError(f"`tr_solver` must be None, 'exact' or 'lsmr'; got {tr_solver!r}.")
+    policy = SparsePolicy(sparse, backend)
+    takes_sparse = info.sparse_jacobian and tr_solver != "exact"
+    if policy.sparse is True and not takes_sparse:
+        raise ValueError(
+            f"`sparse=True` was given, but method {info.name!r} with tr_solver={tr_solver!r} "
+            f"takes no sparse Jacobian; use method="
+            f"{least_squares_names_where(lambda i: i.sparse_jacobian)} with tr_solver None or "
+            "'lsmr' (or leave `sparse` at 'auto')."
+        )
     args = _residuals.as_args(args)
     bound_fun, bound_args = _residuals.bind_kwargs(fun, args, kwargs)
     start = _residuals.start(backend, x0, bound_args, entry="least_squares")
@@ -86,6 +97,14 @@ def least_squares(
                 f"{least_squares_names_where(lambda i: not i.needs_m_ge_n)}."
             )
         scipy_jac = _jacobian(backend, residuals, jac, info, tr_solver, start, args, kwargs)
+        if jac is None and backend.autodiff and takes_sparse:
+            # 'auto' only where the dense path builds the matrix ('lsmr' takes products).
+            matrix = policy.jacobian(
+                "jac", residuals.fun, layout, residuals.args, residuals.out_layout,
+                matrix_free=tr_solver == "lsmr",
+            )  # fmt: skip
+            if matrix is not None:
+                scipy_jac = matrix.at
         history = History(
             gradient=False, bar=make_progress(progress), owns_bar=not hasattr(progress, "update")
         )
@@ -117,6 +136,7 @@ def least_squares(
             history.close()
     if bounded:  # the package's one policy, as `minimize`'s bounded results (beside scipy's mask)
         result.active_bounds = active_bounds(result.x, lb, ub, layout)
+    policy.attach(result)
     return _result(result, start, residuals, history)
 
 

@@ -28,6 +28,7 @@ def minimize(
     *,
     progress: Any = False,
     blas_threads: int | str | None = "auto",
+    sparse: bool | str = "auto",
 ) -> sopt.OptimizeResult:
     """Minimise a scalar JAX function of a pytree with any `scipy.optimize.minimize` method.
 
@@ -39,8 +40,9 @@ def minimize(
         fun: `fun(x, *args) -> scalar`, JAX-traceable; `x` has `x0`'s structure.
         x0: Initial guess, a pytree of floating-point (or complex) arrays. Never mutated.
         args: Extra arguments for `fun` (traced: new values never recompile).
-        method: A scipy method name; None chooses as scipy does (SLSQP with constraints,
-            L-BFGS-B with bounds, BFGS otherwise).
+        method: A scipy method name, or 'ipopt' (IPOPT, the `ipopt` extra: exact sparse
+            constraint Jacobians and Lagrangian Hessians); None chooses as scipy does (SLSQP
+            with constraints, L-BFGS-B with bounds, BFGS otherwise).
         jac: None (autodiff), True (`fun` returns `(value, grad_pytree)`), a callable returning
             a pytree like `x`, or `'2-point'`, `'3-point'`, `'cs'`.
         hess: None (autodiff where the method uses it), a callable returning the dense Hessian
@@ -62,13 +64,23 @@ def minimize(
             trust-krylov, Nelder-Mead, Powell, COBYLA), where threaded BLAS calls wait on cores
             held by other thread pools, and leaves it alone for methods with dense matrices; an
             int holds it to that many threads; None leaves it alone.
+        sparse: Sparse derivatives, their pattern detected from the JAX program and coloured
+            once per compiled problem (the `sparse` extra, asdex). 'auto' makes a derivative
+            sparse where its dense matrix would hold more than 10^6 entries (trust-constr's
+            constraint Jacobians, IPOPT's Jacobians and Hessians); True makes every derivative
+            the method can take sparse (trust-constr's Hessians too, in place of products);
+            False keeps them dense. A pattern that cannot be detected falls back to dense with
+            one `SparsityWarning` naming the operation.
 
     Returns:
         scipy's `OptimizeResult`, with `x` and `jac` shaped, typed and placed like `x0`,
         `history` (per-iteration `fun`, `time` and, for gradient methods, `grad_norm`) and, for
         SLSQP and trust-constr with constraints, `constraint_multipliers` (one pytree per
         constraint, shaped like its output); with `bounds`, `active_bounds` (a pytree like `x0`
-        of int8: -1 at the lower bound, 0 free, +1 at the upper bound).
+        of int8: -1 at the lower bound, 0 free, +1 at the upper bound); where a derivative
+        was sparse, `sparsity` (its `Sparsity` pattern, nonzeros and colours, by argument:
+        'hess', 'constraints[0].jac', ...). IPOPT's results also carry `bound_multipliers`
+        (a pytree like `x0`).
 
     Examples:
         >>> import jax.numpy as jnp
@@ -95,4 +107,5 @@ def minimize(
         options=options,
         progress=progress,
         blas_threads=blas_threads,
+        sparse=sparse,
     )

@@ -21,6 +21,8 @@ def root(
     tol: float | None = None,
     callback: Callable | None = None,
     options: dict | None = None,
+    *,
+    sparse: bool | str = "auto",
 ) -> sopt.OptimizeResult:
     """Find a root of a vector function of a pytree with `scipy.optimize.root`.
 
@@ -44,6 +46,11 @@ def root(
             which scipy never calls back).
         options: Method options, passed to scipy. For 'krylov', `jac_options` are scipy's
             (`method`, `inner_maxiter`, `inner_M`, `outer_k`, `inner_*`).
+        sparse: For 'krylov': True solves its inner linear systems with the sparse Jacobian
+            (detected from the JAX program and coloured once, the `sparse` extra) in place of
+            Jacobian-vector products; 'auto' and False keep the products. scipy's other root
+            methods take a dense Jacobian or none (`sparse=True` is refused there; a large
+            sparse system goes to `least_squares`).
 
     Returns:
         scipy's `OptimizeResult` with `x` a pytree like `x0` and `fun` a pytree shaped like
@@ -68,4 +75,5 @@ def root(
         tol=tol,
         callback=callback,
         options=options,
+        sparse=sparse,
     )

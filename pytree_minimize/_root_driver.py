@@ -19,6 +19,7 @@ from . import _residuals
 from ._backend import Backend
 from ._methods import RootMethod, root_method
 from ._residuals import Residuals, Start
+from ._sparse import SparsePolicy
 from ._tree import PyTree
 
 
@@ -33,6 +34,7 @@ def root(
     tol: float | None = None,
     callback: Callable | None = None,
     options: dict | None = None,
+    sparse: Any = "auto",
 ) -> sopt.OptimizeResult:
     """scipy.optimize.root over pytrees for any backend (see `pytree_minimize.root`); options
     by keyword."""
@@ -40,6 +42,13 @@ def root(
     if callback is not None:
         _residuals.check_callable(callback, "callback", "callback(x, f)")
     info = root_method(method)
+    policy = SparsePolicy(sparse, backend)
+    if policy.sparse is True and not info.sparse_jacobian:
+        raise ValueError(
+            f"`sparse=True` was given, but scipy's root method {info.name!r} takes no sparse "
+            "Jacobian; use method='krylov' (its inner solves then use the sparse Jacobian), or "
+            "`least_squares` for a large sparse system (or leave `sparse` at 'auto')."
+        )
     if options is not None and not isinstance(options, dict):
         raise TypeError(
             f"`options` must be a dict of method options; got {type(options).__name__}."
@@ -54,7 +63,16 @@ def root(
         _check_size(residuals, info)
         scipy_fun, scipy_jac = _fun_and_jac(backend, residuals, fun, jac, info, start, args)
         if info.jacobian == "products" and jac is None and backend.autodiff:
-            options["jac_options"] = _exact_krylov(residuals, options.get("jac_options"))
+            # Products need no matrix: 'auto' keeps them, `sparse=True` solves with the matrix.
+            matrix = None
+            if info.sparse_jacobian:
+                matrix = policy.jacobian(
+                    "jac", values_fun, start.layout, args, residuals.out_layout, matrix_free=True
+                )
+            operator_at = residuals.operator() if matrix is None else matrix.at
+            options["jac_options"] = _exact_krylov(
+                residuals, options.get("jac_options"), operator_at
+            )
         result = sopt.root(
             scipy_fun,
             start.x0_flat,
@@ -66,6 +84,7 @@ def root(
         )
     result.x = start.trees.tree(result.x)
     result.fun = residuals.tree(result.fun)
+    policy.attach(result)
     return result
 
 
@@ -182,8 +201,11 @@ class _PointTracker(splinalg.LinearOperator):
             self.preconditioner.update(x, f)
 
 
-def _exact_krylov(residuals: Residuals, jac_options: Any) -> dict[str, Any]:
-    """`jac_options` for scipy's KrylovJacobian whose inner solves use exact products."""
+def _exact_krylov(
+    residuals: Residuals, jac_options: Any, operator_at: Callable[[np.ndarray], Any]
+) -> dict[str, Any]:
+    """`jac_options` for scipy's KrylovJacobian whose inner solves use the exact Jacobian
+    `operator_at(x)` (products, or a sparse matrix)."""
     if jac_options is not None and not isinstance(jac_options, dict):
         raise TypeError(
             f"`options['jac_options']` must be a dict; got {type(jac_options).__name__}."
@@ -196,7 +218,6 @@ def _exact_krylov(residuals: Residuals, jac_options: Any) -> dict[str, Any]:
     inner_solver, inner_kw = reference.method, dict(reference.method_kw)
     tracker = _PointTracker(residuals.n, preconditioner)
     inner_kw["M"] = preconditioner
-    operator_at = residuals.operator()
 
     def exact_solver(A: Any, b: np.ndarray, rtol: float = 1e-5, **ignored: Any) -> Any:
         if tracker.x is None:  # pragma: no cover - scipy always sets up before solving

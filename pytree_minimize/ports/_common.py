@@ -32,3 +32,22 @@ class PlainHooks:
 
     def precision(self, layout: Any) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
+
+
+class DenseDerivatives:
+    """The sparse-derivative hooks of a framework whose programs cannot be read for sparsity
+    (PyTorch, TensorFlow, NumPy): every answer is "not available" (None), so `sparse='auto'`
+    keeps the dense derivatives, `sparse=True` is refused, and IPOPT approximates the
+    Lagrangian's Hessian (limited-memory) over dense constraint Jacobians."""
+
+    def sparse_jacobian(self, fun: Any, layout: Any, args: tuple, out_layout: Any) -> None:
+        return None
+
+    def sparse_hessian(self, fun: Any, layout: Any, args: tuple) -> None:
+        return None
+
+    def sparse_weighted_hessian(self, fun: Any, layout: Any, args: tuple, out_layout: Any) -> None:
+        return None
+
+    def weighted_hessian(self, fun: Any, layout: Any, args: tuple, out_layout: Any) -> None:
+        return None

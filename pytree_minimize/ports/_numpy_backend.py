@@ -11,7 +11,7 @@ import optree
 from scipy.optimize._numdiff import approx_derivative
 
 from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
-from ._common import PlainHooks
+from ._common import DenseDerivatives, PlainHooks
 
 
 def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
@@ -67,7 +67,7 @@ def _ravel_output(out: PyTree) -> np.ndarray:
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-class NumpyBackend(PlainHooks):
+class NumpyBackend(PlainHooks, DenseDerivatives):
     """Backend for NumPy leaves without autodiff (see :mod:`pytree_minimize._backend`)."""
 
     name = "NumPy"

@@ -19,7 +19,7 @@ import tensorflow as tf
 from .._cache import CACHE
 from .._hints import describe_returned, no_gradient
 from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
-from ._common import PlainHooks
+from ._common import DenseDerivatives, PlainHooks
 
 _ZERO = tf.UnconnectedGradients.ZERO
 #: Marks this module's own traced helpers: plain Python that autograph need not rewrite.
@@ -225,7 +225,7 @@ def _flat_caller(compiled: Any, arrays: tuple, args: tuple) -> Callable[..., tf.
     return lambda *arrays: run([*map(tf.constant, arrays), *rest], captured)
 
 
-class TensorFlowBackend(PlainHooks):
+class TensorFlowBackend(PlainHooks, DenseDerivatives):
     """Backend for TensorFlow tensors and variables (see :mod:`pytree_minimize._backend`).
 
     Args:

@@ -19,7 +19,7 @@ import torch
 
 from .._hints import describe_returned, no_gradient
 from .._tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
-from ._common import PlainHooks
+from ._common import DenseDerivatives, PlainHooks
 
 _RUN_BACKWARD: Callable[..., tuple[torch.Tensor, ...]] | None
 try:
@@ -245,7 +245,7 @@ def _batched_rows(
     return torch.stack(result)
 
 
-class TorchBackend(PlainHooks):
+class TorchBackend(PlainHooks, DenseDerivatives):
     """Backend for PyTorch tensors (see :mod:`pytree_minimize._backend`). One instance per
     `minimize` call: it keeps the leaves of `x0` for their dtypes and devices."""
 

@@ -84,6 +84,7 @@ def minimize(
     progress: Any = False,
     jit_compile: bool = False,
     blas_threads: int | str | None = "auto",
+    sparse: bool | str = "auto",
 ) -> sopt.OptimizeResult:
     """Minimise a scalar TensorFlow function of a nested structure of tensors with any
     `scipy.optimize.minimize` method.
@@ -97,7 +98,8 @@ def minimize(
             `tf.Variable` leaves (or Keras variables). Never mutated.
         args: Extra arguments for `fun`, passed to the `tf.function` (tensors are traced by shape
             and dtype, so new values do not retrace).
-        method: A scipy method name; None chooses as scipy does.
+        method: A scipy method name, or 'ipopt' (IPOPT, the `ipopt` extra: dense constraint
+            Jacobians, limited-memory Hessian); None chooses as scipy does.
         jac: None (GradientTape), True (`fun` returns `(value, gradient_structure)`), a callable
             returning a structure like `x`, or `'2-point'`, `'3-point'`, `'cs'`.
         hess: None (tapes where the method uses it), a callable returning the dense Hessian over
@@ -119,6 +121,8 @@ def minimize(
             held by other thread pools, and leaves it alone for methods with dense matrices; an
             int holds it to that many threads; None leaves it alone.
         jit_compile: Compile the evaluations with XLA.
+        sparse: 'auto', True or False. This port detects no sparsity: 'auto' and False use
+            dense derivatives, True is refused (sparse derivatives need the JAX core).
 
     Returns:
         scipy's `OptimizeResult`, with `x` and `jac` structured like `x0` (tensors of its leaves'
@@ -152,6 +156,7 @@ def minimize(
         options=options,
         progress=progress,
         blas_threads=blas_threads,
+        sparse=sparse,
     )
 
 
@@ -234,6 +239,7 @@ def least_squares(
     *,
     progress: Any = False,
     jit_compile: bool = False,
+    sparse: bool | str = "auto",
 ) -> sopt.OptimizeResult:
     """Solve a nonlinear least-squares problem over a nested structure of tensors with
     `scipy.optimize.least_squares`; see :func:`pytree_minimize.least_squares`.
@@ -254,6 +260,8 @@ def least_squares(
         callback: `callback(intermediate_result)` or `callback(xk)`, with `x` like `x0`.
         progress: True for a tqdm progress bar, or a tqdm instance.
         jit_compile: Compile the evaluations with XLA.
+        sparse: 'auto', True or False. This port detects no sparsity: 'auto' and False use
+            a dense Jacobian, True is refused (sparse Jacobians need the JAX core).
 
     Returns:
         scipy's `OptimizeResult`: `x`, `grad` and `active_mask` structured like `x0`, `fun`
@@ -297,6 +305,7 @@ def least_squares(
         callback=callback,
         workers=workers,
         progress=progress,
+        sparse=sparse,
     )
 
 
@@ -381,6 +390,7 @@ def root(
     options: dict | None = None,
     *,
     jit_compile: bool = False,
+    sparse: bool | str = "auto",
 ) -> sopt.OptimizeResult:
     """Find a root of a vector function of a nested structure of tensors with `scipy.optimize.root`
     (any of its ten methods); see :func:`pytree_minimize.root`.
@@ -397,6 +407,8 @@ def root(
         tol, options: As scipy's.
         callback: `callback(x, f)` with `x` and `f` structured like `x0` and `fun`'s output.
         jit_compile: Compile the evaluations with XLA.
+        sparse: 'auto', True or False. This port detects no sparsity: 'auto' and False keep
+            scipy's forms, True is refused (sparse Jacobians need the JAX core).
 
     Returns:
         scipy's `OptimizeResult` with `x` structured like `x0` and `fun` like `fun`'s output.
@@ -423,6 +435,7 @@ def root(
         tol=tol,
         callback=callback,
         options=options,
+        sparse=sparse,
     )
 
 

@@ -76,6 +76,7 @@ def minimize(
     *,
     progress: Any = False,
     blas_threads: int | str | None = "auto",
+    sparse: bool | str = "auto",
 ) -> sopt.OptimizeResult:
     """Minimise a scalar PyTorch function of a nested structure of tensors with any
     `scipy.optimize.minimize` method.
@@ -89,7 +90,8 @@ def minimize(
             mutated. Python floats and NumPy arrays are accepted as leaves (as CPU tensors inside
             `fun`).
         args: Extra arguments for `fun`, passed unchanged.
-        method: A scipy method name; None chooses as scipy does.
+        method: A scipy method name, or 'ipopt' (IPOPT, the `ipopt` extra: dense constraint
+            Jacobians, limited-memory Hessian); None chooses as scipy does.
         jac: None (autograd), True (`fun` returns `(value, gradient_structure)`), a callable
             returning a structure like `x`, or `'2-point'`, `'3-point'`, `'cs'`.
         hess: None (autograd where the method uses it), a callable returning the dense Hessian over
@@ -110,6 +112,8 @@ def minimize(
             trust-krylov, Nelder-Mead, Powell, COBYLA), where threaded BLAS calls wait on cores
             held by other thread pools, and leaves it alone for methods with dense matrices; an
             int holds it to that many threads; None leaves it alone.
+        sparse: 'auto', True or False. This port detects no sparsity: 'auto' and False use
+            dense derivatives, True is refused (sparse derivatives need the JAX core).
 
     Returns:
         scipy's `OptimizeResult`, with `x` and `jac` structured like `x0` (detached tensors of its
@@ -141,6 +145,7 @@ def minimize(
         options=options,
         progress=progress,
         blas_threads=blas_threads,
+        sparse=sparse,
     )
 
 
@@ -252,6 +257,7 @@ def least_squares(
     workers: Any = None,
     *,
     progress: Any = False,
+    sparse: bool | str = "auto",
 ) -> sopt.OptimizeResult:
     """Solve a nonlinear least-squares problem over a nested structure of tensors with
     `scipy.optimize.least_squares`; see :func:`pytree_minimize.least_squares`.
@@ -271,6 +277,8 @@ def least_squares(
         args, kwargs: Extra arguments for `fun`.
         callback: `callback(intermediate_result)` or `callback(xk)`, with `x` like `x0`.
         progress: True for a tqdm progress bar, or a tqdm instance.
+        sparse: 'auto', True or False. This port detects no sparsity: 'auto' and False use
+            a dense Jacobian, True is refused (sparse Jacobians need the JAX core).
 
     Returns:
         scipy's `OptimizeResult`: `x`, `grad` and `active_mask` structured like `x0`, `fun`
@@ -313,6 +321,7 @@ def least_squares(
         callback=callback,
         workers=workers,
         progress=progress,
+        sparse=sparse,
     )
 
 
@@ -392,6 +401,8 @@ def root(
     tol: float | None = None,
     callback: Callable | None = None,
     options: dict | None = None,
+    *,
+    sparse: bool | str = "auto",
 ) -> sopt.OptimizeResult:
     """Find a root of a vector function of a nested structure of tensors with `scipy.optimize.root`
     (any of its ten methods); see :func:`pytree_minimize.root`.
@@ -407,6 +418,8 @@ def root(
             or a callable returning the Jacobian over the flat vectors.
         tol, options: As scipy's.
         callback: `callback(x, f)` with `x` and `f` structured like `x0` and `fun`'s output.
+        sparse: 'auto', True or False. This port detects no sparsity: 'auto' and False keep
+            scipy's forms, True is refused (sparse Jacobians need the JAX core).
 
     Returns:
         scipy's `OptimizeResult` with `x` structured like `x0` and `fun` like `fun`'s output.
@@ -433,4 +446,5 @@ def root(
         tol=tol,
         callback=callback,
         options=options,
+        sparse=sparse,
     )

@@ -1,0 +1,214 @@
+"""Sparse derivatives of JAX functions: sparsity detected from the program, coloured, and
+evaluated with one Jacobian-vector (or vector-Jacobian, or Hessian-vector) product per colour.
+
+The only module that knows the detector, asdex (the `sparse` extra): it reads the jaxpr of the
+flat evaluation, finds the structural nonzeros (valid at every `x` and every value of `args`,
+which enter the detection as inputs whose values are unknown), and colours them. Detection and
+colouring run once per compiled problem and are kept in the compile cache beside the compiled
+evaluations; the compiled evaluation returns the compressed matrix (colours by rows or
+columns), which the host scatters into the nonzeros with indices computed once.
+"""
+
+from __future__ import annotations
+
+import traceback
+import warnings
+from collections.abc import Callable, Hashable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._cache import CACHE
+from ._sparse import PatternUnavailable, SparseMatrix, Sparsity, sparse_extra_missing
+from ._tree import Layout
+
+__all__ = ["load_asdex", "sparse_matrix"]
+
+Compile = Callable[[str, Callable, Layout, tuple, Callable], "tuple[Any, list[Any]]"]
+
+
+def load_asdex() -> Any:
+    """The detector, or the error that names the extra to install."""
+    try:
+        import asdex
+    except ImportError as error:
+        raise sparse_extra_missing(error) from error
+    return asdex
+
+
+class _Colored(NamedTuple):
+    """A detected, coloured pattern and what evaluating it needs."""
+
+    sparsity: Sparsity
+    colors: np.ndarray  # the colour of each seeded column (or row, in mode 'rev')
+    num_colors: int
+    mode: str
+    #: For each nonzero, its position in the raveled compressed matrix.
+    gather: np.ndarray
+    #: The compressed matrix's second dimension (rows for 'fwd', columns otherwise).
+    width: int
+
+
+def sparse_matrix(
+    compile: Compile,
+    kind: str,
+    fun: Callable,
+    layout: Layout,
+    args: tuple,
+    make_body: Callable,
+    *,
+    args_key: Hashable,
+    signature: tuple,
+    shape: tuple[int, int],
+    extra: tuple[np.ndarray, ...] = (),
+    hessian: bool = False,
+) -> SparseMatrix:
+    """The sparse Jacobian (of a vector function) or Hessian (of a scalar one) of
+    `make_body(call, shardings)`, a traceable `(flat, *extra, args) -> output` over `x`.
+
+    Args:
+        compile: The backend's cached compiler (`JaxBackend._compile`).
+        kind: The derivative, for cache keys.
+        fun: The user's function (the cache's owner).
+        layout: x0's layout.
+        args: The extra arguments of `fun`.
+        make_body: Builds the traceable function from the cache's weak caller.
+        args_key: The structure and static leaves of `args` (the compile cache's own key).
+        signature: The shapes and dtypes of the traced leaves of `args`, and whether x64 is
+            on: the pattern is detected once per `(args_key, signature)`.
+        shape: The matrix's shape over the flat vectors.
+        extra: Example values of the inputs after `flat` (a Hessian of `v . c(x)`: `v`);
+            differentiated with respect to `flat` only.
+        hessian: Whether the matrix is the Hessian of a scalar output.
+
+    Raises:
+        PatternUnavailable: the detector does not handle an operation of the function.
+        SparseExtraMissing: asdex is not installed.
+    """
+    asdex = load_asdex()
+    traced, dynamic = compile(f"sparse_{kind}_program", fun, layout, args, make_body)
+
+    def detect(call: Callable) -> _Colored | PatternUnavailable:
+        return _detect(asdex, traced, layout, extra, dynamic, hessian=hessian, shape=shape)
+
+    found = CACHE.get(fun, (f"sparse_{kind}_pattern", layout.key, args_key, signature), detect)
+    if isinstance(found, PatternUnavailable):
+        raise PatternUnavailable(found.operation)
+    colored: _Colored = found
+    if colored.sparsity.nnz == 0:
+        empty = np.zeros(0)
+        return SparseMatrix(colored.sparsity, lambda x, *more: empty)
+
+    def make_compressed(call: Callable, shardings: Any) -> Callable:
+        body = make_body(call, shardings)
+        products = _products(colored, hessian)
+
+        def compressed(flat: jax.Array, colors: jax.Array, *rest: Any) -> jax.Array:
+            *extra_values, fun_args = rest
+
+            def function(y: jax.Array) -> jax.Array:
+                return body(y, *extra_values, fun_args)
+
+            seeds = colors[None, :] == jnp.arange(colored.num_colors)[:, None]
+            return products(function, flat, seeds)
+
+        return compressed
+
+    # The compiled evaluation closes over this pattern: the signature is part of its key (the
+    # compile cache keys on `args_key` itself).
+    compressed_kind = f"sparse_{kind}_values{signature!r}"
+    compiled, dynamic = compile(compressed_kind, fun, layout, args, make_compressed)
+    colors = jnp.asarray(colored.colors)  # on the device once, not at every evaluation
+    gather = colored.gather
+
+    def values(x: np.ndarray, *more: np.ndarray) -> np.ndarray:
+        out = np.asarray(compiled(x, colors, *more, dynamic), dtype=np.float64)
+        return out.ravel()[gather]
+
+    return SparseMatrix(colored.sparsity, values)
+
+
+def _products(colored: _Colored, hessian: bool) -> Callable:
+    """`(function, flat, seeds) -> compressed`: one product per colour (row of `seeds`)."""
+    if hessian:
+
+        def hvps(function: Callable, flat: jax.Array, seeds: jax.Array) -> jax.Array:
+            gradient = jax.grad(function)
+
+            def one(seed: jax.Array) -> jax.Array:
+                return jax.jvp(gradient, (flat,), (seed.astype(flat.dtype),))[1]
+
+            return jax.vmap(one)(seeds)
+
+        return hvps
+    if colored.mode == "rev":
+
+        def vjps(function: Callable, flat: jax.Array, seeds: jax.Array) -> jax.Array:
+            out, pullback = jax.vjp(function, flat)
+            return jax.vmap(lambda seed: pullback(seed.astype(out.dtype))[0])(seeds)
+
+        return vjps
+
+    def jvps(function: Callable, flat: jax.Array, seeds: jax.Array) -> jax.Array:
+        def one(seed: jax.Array) -> jax.Array:
+            return jax.jvp(function, (flat,), (seed.astype(flat.dtype),))[1]
+
+        return jax.vmap(one)(seeds)
+
+    return jvps
+
+
+def _detect(
+    asdex: Any,
+    traced: Callable,
+    layout: Layout,
+    extra: tuple[np.ndarray, ...],
+    dynamic: list[Any],
+    *,
+    hessian: bool,
+    shape: tuple[int, int],
+) -> _Colored | PatternUnavailable:
+    """Detect and colour the pattern of `traced(flat, *extra, dynamic)` with respect to `flat`;
+    a `PatternUnavailable` (kept in the cache like a pattern) where the detector stops."""
+    dtype = np.float64 if jax.config.read("jax_enable_x64") else np.float32
+    inputs = (np.zeros(layout.n, dtype=dtype), *extra, dynamic)
+    detect = asdex.hessian_sparsity if hessian else asdex.jacobian_sparsity
+    try:
+        pattern = detect(traced, *inputs, argnums=0)
+    except NotImplementedError as error:
+        return PatternUnavailable(_operation(error))
+    with warnings.catch_warnings():
+        # A dense pattern is still a right one; its colour count says so in `res.sparsity`.
+        warnings.simplefilter("ignore", asdex.DenseColoringWarning)
+        if hessian:
+            coloring = asdex.hessian_coloring_from_sparsity(pattern)
+        else:
+            coloring = asdex.jacobian_coloring_from_sparsity(pattern)
+    num_colors = int(coloring.num_colors)
+    width = shape[0] if coloring.mode == "fwd" else shape[1]
+    rows = np.asarray(pattern.rows, dtype=np.int64)
+    cols = np.asarray(pattern.cols, dtype=np.int64)
+    if rows.size:
+        # Where each nonzero sits in the compressed matrix, read off by decompressing the
+        # matrix of positions (asdex's own gather, computed once).
+        positions = jnp.arange(num_colors * width, dtype=jnp.int32).reshape(num_colors, width)
+        gather = np.asarray(asdex.decompress_data(positions, coloring), dtype=np.int64)
+    else:
+        gather = np.zeros(0, dtype=np.int64)
+    sparsity = Sparsity(shape, int(rows.size), num_colors, str(coloring.mode), rows, cols)
+    return _Colored(
+        sparsity, np.asarray(coloring.colors, np.int32), num_colors, coloring.mode, gather, width
+    )
+
+
+def _operation(error: NotImplementedError) -> str:
+    """The operation the detector stopped at: the primitive of the equation it was reading
+    (from the failing frame), else the error itself."""
+    for frame, _ in reversed(list(traceback.walk_tb(error.__traceback__))):
+        equation = frame.f_locals.get("eqn")
+        primitive = getattr(equation, "primitive", None)
+        if primitive is not None:
+            return str(primitive.name)
+    return str(error) or type(error).__name__
