@@ -9,12 +9,15 @@ from ._linear_constraint import LinearConstraint
 from ._minimize import minimize
 from ._plot import plot_history
 from ._root import root
+from ._sparse import Sparsity, SparsityWarning
 from ._tree import Bounds
 
 __all__ = [
     "Bounds",
     "LinearConstraint",
     "Solution",
+    "Sparsity",
+    "SparsityWarning",
     "argmin",
     "basinhopping",
     "clear_cache",

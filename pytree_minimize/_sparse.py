@@ -188,6 +188,8 @@ class SparsePolicy:
         #: The patterns used, by the argument they belong to ('hess', 'constraints[0].jac', ...).
         self.records: dict[str, Sparsity] = {}
         self._warned: set[str] = set()
+        if not backend.autodiff:
+            self.refuse_forced()  # no autodiff, so no derivatives to make sparse
 
     def wants(self, dense_entries: int | None) -> bool:
         """Whether a derivative is asked for sparse: always with `sparse=True`; with 'auto',
