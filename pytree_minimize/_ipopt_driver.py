@@ -11,11 +11,12 @@ itself is `_ipopt`'s.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.optimize as sopt
@@ -128,21 +129,9 @@ def minimize(
         ]
         jacobian = StackedJacobian([_jacobian_block(p, layout.n) for p in prepared])
         rows = _row_slices(prepared)
-        lagrangian = _lagrangian_hessian(
-            backend,
-            policy,
-            fun,
-            jac,
-            hess,
-            layout,
-            args,
-            trees,
-            info,
-            parsed,
-            prepared,
-            rows,
-            options,
-        )
+        setting = _Setting(backend, policy, layout, args, trees, info)
+        constraint_pieces = list(zip(parsed, prepared, rows, strict=True))
+        lagrangian = _lagrangian_hessian(setting, fun, jac, hess, constraint_pieces, options)
         problem = _ipopt.FlatProblem(
             objective=value,
             gradient=gradient,
@@ -261,69 +250,88 @@ def _lower(pattern: Sparsity, matrix: Callable[..., Any]) -> Callable[..., np.nd
     return values
 
 
+class _Setting(NamedTuple):
+    """What the Lagrangian's pieces are made with."""
+
+    backend: Backend
+    policy: SparsePolicy
+    layout: Layout
+    args: tuple
+    trees: _Trees
+    info: Any
+
+
+#: Variables up to which a dense exact Hessian is handed to IPOPT (its lower triangle's
+#: indices and values take about 12 n^2 bytes); beyond, without a sparse one, IPOPT
+#: approximates the Hessian (limited-memory).
+DENSE_HESSIAN_MAX = 10_000
+
+
 def _lagrangian_hessian(
-    backend: Backend,
-    policy: SparsePolicy,
+    setting: _Setting,
     fun: Callable,
     jac: Any,
     hess: Any,
-    layout: Layout,
-    args: tuple,
-    trees: _Trees,
-    info: Any,
-    parsed: list[Parsed],
-    prepared: list[_constraints.Prepared],
-    rows: list[slice],
+    constraints: list[tuple[Parsed, _constraints.Prepared, slice]],
     options: dict | None,
 ) -> LagrangianHessian | None:
-    """The Lagrangian's exact Hessian, where every piece of it is known: the objective's (from
-    autodiff, or the user's `hess`) and each nonlinear constraint's Hessian of `v . c(x)` (from
-    autodiff, or its `hess`); None otherwise, or where `options` ask for an approximation."""
+    """The Lagrangian's exact Hessian, where every piece of it is known: each nonlinear
+    constraint's Hessian of `v . c(x)` (from autodiff, or its `hess`) and the objective's (from
+    autodiff, or the user's `hess`); None otherwise, or where `options` ask for IPOPT's
+    approximation. Each piece is sparse where `sparse=` makes it so, else dense."""
     if not _ipopt.uses_exact_hessian(dict(options or {})):
         return None
+    backend, policy, layout, args = setting.backend, setting.policy, setting.layout, setting.args
     n = layout.n
-    full = dense_pattern((n, n), lower=True) if n * n <= 4 * 10**8 else None
-    objective: Piece | None
+    full = functools.cache(lambda: dense_pattern((n, n), lower=True))
+    dense_fits = n <= DENSE_HESSIAN_MAX
+    pieces = []
+    for c, p, where in constraints:
+        if p.matrix is not None:
+            continue  # linear: no curvature
+        matrix = p.sparse_hess
+        if matrix is None and c.hess is None and c.fun is not None and p.out_layout is not None:
+            name = f"constraints[{c.index}].hess"
+            matrix = policy.weighted_hessian(name, c.fun, layout, c.args, p.out_layout)
+            if matrix is None:
+                weighted = backend.weighted_hessian(c.fun, layout, c.args, p.out_layout)
+                if weighted is None or not dense_fits:
+                    return None
+                pieces.append((full(), _lower(full(), weighted), where))
+                continue
+        if matrix is not None:
+            pieces.append((matrix.sparsity, matrix.values, where))
+        elif _is_user_hessian(p.hess) and dense_fits:
+            pieces.append((full(), _lower(full(), p.hess), where))  # the user's `hess(x, v)`
+        else:
+            return None  # a Hessian update strategy or differences
+    objective: Piece
     if hess is None and jac in (None, False) and backend.autodiff:
         matrix = policy.hessian("hess", fun, layout, args)
         if matrix is not None:
             objective = (matrix.sparsity, matrix.values)
-        elif full is not None:
-            objective = (full, _lower(full, backend.hessian(fun, layout, args)))
+        elif dense_fits:
+            objective = (full(), _lower(full(), backend.hessian(fun, layout, args)))
         else:
             return None
-    elif callable(hess) and not isinstance(hess, sopt.HessianUpdateStrategy) and full:
-        user_hess, _ = _hessians(backend, info, fun, hess, None, layout, args, trees)
-        objective = (full, _lower(full, user_hess))
+    elif _is_user_hessian(hess) and dense_fits:
+        user_hess, _ = _hessians(
+            backend, setting.info, fun, hess, None, layout, args, setting.trees
+        )
+        objective = (full(), _lower(full(), user_hess))
     else:
         return None  # a Hessian update strategy, differences, or `jac=True` without `hess`
-    pieces = []
-    for c, p, where in zip(parsed, prepared, rows):
-        if p.matrix is not None:
-            continue  # linear: no curvature
-        name = f"constraints[{c.index}].hess"
-        matrix = p.sparse_hess
-        if matrix is None and c.hess is None and c.fun is not None and p.out_layout is not None:
-            matrix = policy.weighted_hessian(name, c.fun, layout, c.args, p.out_layout)
-            if matrix is None:
-                weighted = backend.weighted_hessian(c.fun, layout, c.args, p.out_layout)
-                if weighted is None or full is None:
-                    return None
-                pieces.append((full, _lower(full, weighted), where))
-                continue
-        if matrix is not None:
-            pieces.append((matrix.sparsity, matrix.values, where))
-        elif callable(p.hess) and not isinstance(p.hess, sopt.HessianUpdateStrategy) and full:
-            pieces.append((full, _lower(full, p.hess), where))  # the user's `hess(x, v)`
-        else:
-            return None  # a Hessian update strategy or differences
     lagrangian = LagrangianHessian(objective, pieces, n)
-    if policy.records and any(k.endswith("hess") for k in policy.records):
+    if any(name.endswith("hess") for name in policy.records):
         colors = objective[0].colors + sum(piece[0].colors for piece in pieces)
         policy.records["lagrangian_hess"] = Sparsity(
             (n, n), lagrangian.nnz, colors, "lower", lagrangian.rows, lagrangian.cols
         )
     return lagrangian
+
+
+def _is_user_hessian(hess: Any) -> bool:
+    return callable(hess) and not isinstance(hess, sopt.HessianUpdateStrategy)
 
 
 # ---------------------------------------------------------------------------------------------

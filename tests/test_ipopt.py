@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.optimize as sopt
-
 from _cutest import tree_problem
+
 from pytree_minimize import Bounds, LinearConstraint, minimize
 
 pytest.importorskip("cyipopt")
@@ -309,7 +309,10 @@ def test_torch_port() -> None:
 
     x0 = {
         "a": torch.tensor([1.0, 5.0], dtype=torch.float64),
-        "b": {"c": torch.tensor(5.0, dtype=torch.float64), "d": torch.tensor(1.0, dtype=torch.float64)},
+        "b": {
+            "c": torch.tensor(5.0, dtype=torch.float64),
+            "d": torch.tensor(1.0, dtype=torch.float64),
+        },
     }
     constraints = [
         {"type": "ineq", "fun": lambda x: torch.prod(join(x)) - 25.0},
@@ -345,3 +348,60 @@ def test_tensorflow_port() -> None:
     res = tf_port.minimize(f, x0, method="ipopt", bounds=Bounds(1.0, 5.0), constraints=constraints)
     assert abs(res.fun - HS71_F) <= 1e-6 and res.nhev == 0
     assert isinstance(res.x["a"], tf.Tensor)
+
+
+# ---------------------------------------------------------------------------------------------
+# What IPOPT is handed: the Jacobian's and the Lagrangian Hessian's triplets, sparse and dense,
+# against JAX's dense derivatives of the flat problem.
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_triplets_handed_to_ipopt(sparse: bool, monkeypatch: pytest.MonkeyPatch, x64: None) -> None:
+    from pytree_minimize import _ipopt
+
+    handed: list[Any] = []
+    solve = _ipopt.solve
+
+    def spy(problem: Any, x0: Any, options: Any, **kwargs: Any) -> Any:
+        handed.append(problem)
+        return solve(problem, x0, options, **kwargs)
+
+    monkeypatch.setattr(_ipopt, "solve", spy)
+    minimize(
+        _hs71_f,
+        _hs71_x0(),
+        method="ipopt",
+        bounds=Bounds(1.0, 5.0),
+        constraints=[*HS71_CONSTRAINTS, LinearConstraint(lambda x: x["a"][1] - x["a"][0], 0.0)],
+        sparse=sparse,
+        options={"max_iter": 1},
+    )
+    problem = handed[0]
+
+    def tree(v: jax.Array) -> dict[str, Any]:
+        return {"a": v[:2], "b": {"c": v[2], "d": v[3]}}
+
+    def g(v: jax.Array) -> jax.Array:
+        x = tree(v)
+        return jnp.stack([_hs71_product(x), _hs71_sphere(x)["sphere"], x["a"][1] - x["a"][0]])
+
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        y = rng.uniform(1.0, 5.0, 4)
+        multipliers, sigma = rng.normal(size=3), float(rng.uniform(0.5, 2.0))
+        jacobian = np.zeros((3, 4))
+        np.add.at(jacobian, (problem.jacobian_rows, problem.jacobian_cols), problem.jacobian(y))
+        np.testing.assert_allclose(jacobian, jax.jacfwd(g)(y), rtol=1e-12, atol=1e-12)
+
+        def lagrangian_of(v: jax.Array, w: jax.Array, s: float) -> jax.Array:
+            return s * _hs71_f(tree(v)) + jnp.dot(w, g(v))
+
+        expected = jax.hessian(lagrangian_of)(y, multipliers, sigma)
+        assert np.all(problem.hessian_rows >= problem.hessian_cols)  # the lower triangle
+        lower = np.zeros((4, 4))
+        np.add.at(
+            lower,
+            (problem.hessian_rows, problem.hessian_cols),
+            problem.hessian(y, multipliers, sigma),
+        )
+        np.testing.assert_allclose(lower, np.tril(expected), rtol=1e-12, atol=1e-12)

@@ -16,10 +16,17 @@ import numpy as np
 import pytest
 import scipy.optimize as sopt
 import scipy.sparse
-
 from _cutest import tree_problem
-from pytree_minimize import Bounds, LinearConstraint, Sparsity, SparsityWarning, least_squares
-from pytree_minimize import minimize, root
+
+from pytree_minimize import (
+    Bounds,
+    LinearConstraint,
+    Sparsity,
+    SparsityWarning,
+    least_squares,
+    minimize,
+    root,
+)
 from pytree_minimize._jax_backend import JaxBackend
 from pytree_minimize._tree import build_layout
 
