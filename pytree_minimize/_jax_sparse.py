@@ -190,17 +190,48 @@ def _detect(
     width = shape[0] if coloring.mode == "fwd" else shape[1]
     rows = np.asarray(pattern.rows, dtype=np.int64)
     cols = np.asarray(pattern.cols, dtype=np.int64)
-    if rows.size:
-        # Where each nonzero sits in the compressed matrix, read off by decompressing the
-        # matrix of positions (asdex's own gather, computed once).
+    colors = np.asarray(coloring.colors, dtype=np.int64)
+    gather = _positions(rows, cols, colors, num_colors, width, coloring.mode, hessian)
+    if gather is None:
+        # Not readable directly from one side (no coloring asdex makes today): asdex's own
+        # gather, on the matrix of positions.
         positions = jnp.arange(num_colors * width, dtype=jnp.int32).reshape(num_colors, width)
         gather = np.asarray(asdex.decompress_data(positions, coloring), dtype=np.int64)
-    else:
-        gather = np.zeros(0, dtype=np.int64)
     sparsity = Sparsity(shape, int(rows.size), num_colors, str(coloring.mode), rows, cols)
-    return _Colored(
-        sparsity, np.asarray(coloring.colors, np.int32), num_colors, coloring.mode, gather, width
-    )
+    return _Colored(sparsity, colors.astype(np.int32), num_colors, coloring.mode, gather, width)
+
+
+def _positions(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    colors: np.ndarray,
+    num_colors: int,
+    width: int,
+    mode: str,
+    symmetric: bool,
+) -> np.ndarray | None:
+    """Where each nonzero sits in the raveled compressed matrix (colours by `width`).
+
+    Forward mode: column j's colour, at row i; reverse mode: row i's colour, at column j. A
+    symmetric (star) colouring reads H_ij from colour(j) at row i where j is the only neighbour
+    of i with that colour (the sum in that entry then holds H_ij alone), else from colour(i) at
+    row j under the same condition; None where neither holds for some entry.
+    """
+    if not symmetric:
+        if mode == "rev":
+            return colors[rows] * width + cols
+        return colors[cols] * width + rows
+
+    def alone(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        _, inverse, counts = np.unique(
+            i * num_colors + colors[j], return_inverse=True, return_counts=True
+        )
+        return counts[inverse.ravel()] == 1
+
+    direct, mirrored = alone(rows, cols), alone(cols, rows)
+    if not np.all(direct | mirrored):
+        return None
+    return np.where(direct, colors[cols] * width + rows, colors[rows] * width + cols)
 
 
 def _operation(error: NotImplementedError) -> str:
