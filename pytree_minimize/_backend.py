@@ -6,7 +6,7 @@ leaves between its framework and NumPy. The driver knows scipy; a backend knows 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -102,6 +102,18 @@ class Backend(Protocol):
         self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
     ) -> SparseMatrix | None:
         """The Hessian of `v . fun(x)` for a vector function, likewise; `values(x, v)`."""
+        ...
+
+    def sparse_lagrangian_hessian(
+        self,
+        fun: Callable,
+        args: tuple,
+        constraints: Sequence[tuple[Callable, tuple, Layout]],
+        layout: Layout,
+    ) -> SparseMatrix | None:
+        """The Hessian of `sigma fun(x) + sum_i v_i . c_i(x)` over `(c_i, args_i, out_layout_i)`,
+        on the union of the pieces' patterns (one detection for all); `values(x, sigma, v_1,
+        ...)`."""
         ...
 
     def weighted_hessian(

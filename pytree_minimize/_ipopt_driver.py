@@ -32,7 +32,14 @@ from ._driver import check_inputs as _check_inputs
 from ._methods import normalize_method
 from ._progress import History, make_progress
 from ._recorder import Recorder
-from ._sparse import LagrangianHessian, SparsePolicy, Sparsity, StackedJacobian, dense_pattern
+from ._sparse import (
+    AssembledLagrangian,
+    LagrangianHessian,
+    SparsePolicy,
+    Sparsity,
+    StackedJacobian,
+    dense_pattern,
+)
 from ._tree import Layout, PyTree, build_layout, flatten
 
 __all__ = ["minimize"]
@@ -117,7 +124,7 @@ def minimize(
             _constraints.prepare(
                 c,
                 derivatives=True,
-                hessians=True,
+                hessians=False,
                 backend=backend,
                 layout=layout,
                 x0=x0,
@@ -274,7 +281,7 @@ def _lagrangian_hessian(
     hess: Any,
     constraints: list[tuple[Parsed, _constraints.Prepared, slice]],
     options: dict | None,
-) -> LagrangianHessian | None:
+) -> LagrangianHessian | AssembledLagrangian | None:
     """The Lagrangian's exact Hessian, where every piece of it is known: each nonlinear
     constraint's Hessian of `v . c(x)` (from autodiff, or its `hess`) and the objective's (from
     autodiff, or the user's `hess`); None otherwise, or where `options` ask for IPOPT's
@@ -282,6 +289,18 @@ def _lagrangian_hessian(
     if not _ipopt.uses_exact_hessian(dict(options or {})):
         return None
     backend, policy, layout, args = setting.backend, setting.policy, setting.layout, setting.args
+    nonlinear = [(c, p, where) for c, p, where in constraints if p.matrix is None]
+    if (
+        hess is None
+        and jac in (None, False)
+        and backend.autodiff
+        and all(c.hess is None and c.fun is not None for c, _, _ in nonlinear)
+    ):
+        # Every piece from autodiff: one detection of the whole Lagrangian.
+        pieces_of = [(c.fun, c.args, p.out_layout) for c, p, _ in nonlinear if c.fun is not None]
+        union = policy.lagrangian_hessian(fun, args, pieces_of, layout)  # type: ignore[arg-type]
+        if union is not None:
+            return AssembledLagrangian(union, [where for *_, where in nonlinear])
     n = layout.n
     full = functools.cache(lambda: dense_pattern((n, n), lower=True))
     dense_fits = n <= DENSE_HESSIAN_MAX
@@ -289,8 +308,8 @@ def _lagrangian_hessian(
     for c, p, where in constraints:
         if p.matrix is not None:
             continue  # linear: no curvature
-        matrix = p.sparse_hess
-        if matrix is None and c.hess is None and c.fun is not None and p.out_layout is not None:
+        matrix = None
+        if c.hess is None and c.fun is not None and p.out_layout is not None:
             name = f"constraints[{c.index}].hess"
             matrix = policy.weighted_hessian(name, c.fun, layout, c.args, p.out_layout)
             if matrix is None:
@@ -301,8 +320,9 @@ def _lagrangian_hessian(
                 continue
         if matrix is not None:
             pieces.append((matrix.sparsity, matrix.values, where))
-        elif _is_user_hessian(p.hess) and dense_fits:
-            pieces.append((full(), _lower(full(), p.hess), where))  # the user's `hess(x, v)`
+        elif _is_user_hessian(c.hess) and dense_fits:
+            user = _constraints._user_hess(c.hess, p, c.index, setting.trees)
+            pieces.append((full(), _lower(full(), user), where))  # the user's `hess(x, v)`
         else:
             return None  # a Hessian update strategy or differences
     objective: Piece
@@ -323,9 +343,13 @@ def _lagrangian_hessian(
         return None  # a Hessian update strategy, differences, or `jac=True` without `hess`
     lagrangian = LagrangianHessian(objective, pieces, n)
     if any(name.endswith("hess") for name in policy.records):
+        # The assembled pattern, both triangles, as a detected one is reported.
+        off = lagrangian.rows != lagrangian.cols
+        rows = np.concatenate([lagrangian.rows, lagrangian.cols[off]])
+        cols = np.concatenate([lagrangian.cols, lagrangian.rows[off]])
         colors = objective[0].colors + sum(piece[0].colors for piece in pieces)
         policy.records["lagrangian_hess"] = Sparsity(
-            (n, n), lagrangian.nnz, colors, "lower", lagrangian.rows, lagrangian.cols
+            (n, n), rows.size, colors, "assembled", rows, cols
         )
     return lagrangian
 

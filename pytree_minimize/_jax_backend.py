@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -504,40 +504,70 @@ class JaxBackend:
     # Sparse derivatives (`_jax_sparse`): patterns detected and coloured once per compiled
     # problem; `weighted_hessian` is the dense Hessian of `v . c(x)` (IPOPT's exact Hessian).
 
-    def _sparse(self, kind: str, fun: Callable, layout: Layout, args: tuple, make: Callable,
-                **options: Any) -> SparseMatrix:  # fmt: skip
-        from ._jax_sparse import sparse_matrix
+    def _piece(self, fun: Callable, args: tuple, make: Callable) -> Any:
+        from ._jax_sparse import Piece
 
         dynamic, treedef, static, mask = _split_args(args)
         shapes = tuple((np.shape(a), np.result_type(a).str) for a in dynamic)
-        return sparse_matrix(
-            self._compile, kind, fun, layout, args, make, args_key=(treedef, static, tuple(mask)),
-            signature=(shapes, _x64_enabled()), **options,
-        )  # fmt: skip
+        return Piece(fun, args, make, (treedef, static, tuple(mask)), (shapes, _x64_enabled()))
 
     def sparse_jacobian(
         self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
     ) -> SparseMatrix:
+        from ._jax_sparse import sparse_matrix
+
         def make(call: Callable, shardings: Any) -> Callable:
             return _residual_body(call, layout, shardings)
 
-        return self._sparse("jacobian", fun, layout, args, make, shape=(out_layout.n, layout.n))
+        piece = self._piece(fun, args, make)
+        return sparse_matrix(
+            self._compile, "jacobian", piece, layout, shape=(out_layout.n, layout.n)
+        )
 
     def sparse_hessian(self, fun: Callable, layout: Layout, args: tuple) -> SparseMatrix:
-        def make(call: Callable, shardings: Any) -> Callable:
-            return self._objective(call, layout, shardings)
+        from ._jax_sparse import sparse_matrix
 
+        piece = self._piece(fun, args, self._scalar_body(layout))
         shape = (layout.n, layout.n)
-        return self._sparse("hessian", fun, layout, args, make, shape=shape, hessian=True)
+        return sparse_matrix(self._compile, "hessian", piece, layout, shape=shape, hessian=True)
 
     def sparse_weighted_hessian(
         self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
     ) -> SparseMatrix:
+        from ._jax_sparse import sparse_matrix
+
+        piece = self._piece(fun, args, _weighted(layout))
         weights = np.zeros(out_layout.n, dtype=np.float64 if _x64_enabled() else np.float32)
-        return self._sparse(
-            "weighted_hessian", fun, layout, args, _weighted(layout), shape=(layout.n, layout.n),
-            extra=(weights,), hessian=True,
-        )  # fmt: skip
+        return sparse_matrix(
+            self._compile,
+            "weighted_hessian",
+            piece,
+            layout,
+            shape=(layout.n, layout.n),
+            extra=(weights,),
+            hessian=True,
+        )
+
+    def sparse_lagrangian_hessian(
+        self,
+        fun: Callable,
+        args: tuple,
+        constraints: Sequence[tuple[Callable, tuple, Layout]],
+        layout: Layout,
+    ) -> SparseMatrix:
+        from ._jax_sparse import lagrangian_hessian
+
+        objective = self._piece(fun, args, self._scalar_body(layout))
+        pieces = [
+            (self._piece(c, c_args, _weighted(layout)), out.n) for c, c_args, out in constraints
+        ]
+        return lagrangian_hessian(self._compile, objective, pieces, layout)
+
+    def _scalar_body(self, layout: Layout) -> Callable:
+        def make(call: Callable, shardings: Any) -> Callable:
+            return self._objective(call, layout, shardings)
+
+        return make
 
     def weighted_hessian(
         self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import traceback
 import warnings
-from collections.abc import Callable, Hashable
+import weakref
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -24,7 +25,7 @@ from ._cache import CACHE
 from ._sparse import PatternUnavailable, SparseMatrix, Sparsity, sparse_extra_missing
 from ._tree import Layout
 
-__all__ = ["load_asdex", "sparse_matrix"]
+__all__ = ["Piece", "lagrangian_hessian", "load_asdex", "sparse_matrix"]
 
 Compile = Callable[[str, Callable, Layout, tuple, Callable], "tuple[Any, list[Any]]"]
 
@@ -51,33 +52,44 @@ class _Colored(NamedTuple):
     width: int
 
 
+class Piece(NamedTuple):
+    """One user function as the detector and the compile cache see it.
+
+    Attributes:
+        fun: The user's function (the cache's owner).
+        args: Its extra arguments.
+        make_body: `make_body(call, shardings)`: the traceable `(flat, *extra, args) -> output`
+            over `x`, from the cache's weak caller.
+        args_key: The structure and static leaves of `args` (the compile cache's own key).
+        signature: The shapes and dtypes of the traced leaves of `args`, and whether x64 is
+            on: a pattern is detected once per `(args_key, signature)`.
+    """
+
+    fun: Callable
+    args: tuple
+    make_body: Callable
+    args_key: Hashable
+    signature: tuple
+
+
 def sparse_matrix(
     compile: Compile,
     kind: str,
-    fun: Callable,
+    piece: Piece,
     layout: Layout,
-    args: tuple,
-    make_body: Callable,
     *,
-    args_key: Hashable,
-    signature: tuple,
     shape: tuple[int, int],
     extra: tuple[np.ndarray, ...] = (),
     hessian: bool = False,
 ) -> SparseMatrix:
-    """The sparse Jacobian (of a vector function) or Hessian (of a scalar one) of
-    `make_body(call, shardings)`, a traceable `(flat, *extra, args) -> output` over `x`.
+    """The sparse Jacobian (of a vector function) or Hessian (of a scalar one) of a piece,
+    `values(x, *extra)`.
 
     Args:
         compile: The backend's cached compiler (`JaxBackend._compile`).
         kind: The derivative, for cache keys.
-        fun: The user's function (the cache's owner).
+        piece: The function.
         layout: x0's layout.
-        args: The extra arguments of `fun`.
-        make_body: Builds the traceable function from the cache's weak caller.
-        args_key: The structure and static leaves of `args` (the compile cache's own key).
-        signature: The shapes and dtypes of the traced leaves of `args`, and whether x64 is
-            on: the pattern is detected once per `(args_key, signature)`.
         shape: The matrix's shape over the flat vectors.
         extra: Example values of the inputs after `flat` (a Hessian of `v . c(x)`: `v`);
             differentiated with respect to `flat` only.
@@ -88,22 +100,136 @@ def sparse_matrix(
         SparseExtraMissing: asdex is not installed.
     """
     asdex = load_asdex()
-    traced, dynamic = compile(f"sparse_{kind}_program", fun, layout, args, make_body)
+    traced, dynamic = compile(
+        f"sparse_{kind}_program", piece.fun, layout, piece.args, piece.make_body
+    )
 
     def detect(call: Callable) -> _Colored | PatternUnavailable:
-        return _detect(asdex, traced, layout, extra, dynamic, hessian=hessian, shape=shape)
+        inputs = (np.zeros(layout.n, _dtype()), *extra, dynamic)
+        return _detect(asdex, traced, inputs, hessian=hessian, shape=shape)
 
-    found = CACHE.get(fun, (f"sparse_{kind}_pattern", layout.key, args_key, signature), detect)
-    if isinstance(found, PatternUnavailable):
-        raise PatternUnavailable(found.operation)
-    colored: _Colored = found
+    key = (f"sparse_{kind}_pattern", layout.key, piece.args_key, piece.signature)
+    colored = _found(CACHE.get(piece.fun, key, detect))
     if colored.sparsity.nnz == 0:
         empty = np.zeros(0)
         return SparseMatrix(colored.sparsity, lambda x, *more: empty)
+    compressed = _compressed(compile, kind, piece, layout, colored, hessian=hessian)
+    gather = colored.gather
 
-    def make_compressed(call: Callable, shardings: Any) -> Callable:
-        body = make_body(call, shardings)
-        products = _products(colored, hessian)
+    def values(x: np.ndarray, *more: np.ndarray) -> np.ndarray:
+        return compressed(x, *more).ravel()[gather]
+
+    return SparseMatrix(colored.sparsity, values)
+
+
+def lagrangian_hessian(
+    compile: Compile,
+    objective: Piece,
+    constraints: Sequence[tuple[Piece, int]],
+    layout: Layout,
+) -> SparseMatrix:
+    """The sparse Hessian of `sigma f(x) + sum_i v_i . c_i(x)`, `values(x, sigma, v_1, ...)`,
+    on the union of the pieces' patterns: one detection and one (star) colouring for all of
+    them, and one compiled compressed evaluation per function, summed before the nonzeros are
+    read off (a colouring of the union is a colouring of each piece).
+
+    Args:
+        compile: The backend's cached compiler.
+        objective: The scalar objective, `(flat, args) -> f`.
+        constraints: Per constraint, its piece `(flat, v, args) -> v . c` and its size.
+        layout: x0's layout.
+    """
+    asdex = load_asdex()
+    objective_traced, objective_dynamic = compile(
+        "sparse_hessian_program", objective.fun, layout, objective.args, objective.make_body
+    )
+    traced = [
+        compile("sparse_weighted_hessian_program", p.fun, layout, p.args, p.make_body)
+        for p, _ in constraints
+    ]
+
+    def lagrangian(flat: jax.Array, sigma: jax.Array, weights: list, dynamics: list) -> jax.Array:
+        out = sigma * objective_traced(flat, dynamics[0])
+        for (function, _), v, dynamic in zip(traced, weights, dynamics[1:], strict=True):
+            out = out + function(flat, v, dynamic)
+        return out
+
+    def detect(call: Callable) -> _Colored | PatternUnavailable:
+        dtype = _dtype()
+        weights: list[np.ndarray] = [np.zeros(m, dtype) for _, m in constraints]
+        dynamics = [objective_dynamic, *(dynamic for _, dynamic in traced)]
+        inputs: tuple = (np.zeros(layout.n, dtype), np.ones((), dtype), weights, dynamics)
+        return _detect(asdex, lagrangian, inputs, hessian=True, shape=(layout.n, layout.n))
+
+    # The entry belongs to the objective; the constraint functions enter its key weakly.
+    pieces_key = tuple((_weak(p.fun), p.args_key, p.signature, m) for p, m in constraints)
+    key = (
+        "sparse_lagrangian_pattern",
+        layout.key,
+        objective.args_key,
+        objective.signature,
+        pieces_key,
+    )
+    colored = _found(CACHE.get(objective.fun, key, detect))
+    if colored.sparsity.nnz == 0:
+        empty = np.zeros(0)
+        return SparseMatrix(colored.sparsity, lambda x, *more: empty)
+    objective_compressed = _compressed(compile, "hessian", objective, layout, colored, hessian=True)
+    constraint_compressed = [
+        _compressed(compile, "weighted_hessian", p, layout, colored, hessian=True)
+        for p, _ in constraints
+    ]
+    gather = colored.gather
+
+    def values(x: np.ndarray, sigma: float, *weights: np.ndarray) -> np.ndarray:
+        total = sigma * objective_compressed(x) if sigma else None
+        for compressed, v in zip(constraint_compressed, weights, strict=True):
+            if np.any(v):
+                part = compressed(x, v)
+                total = part if total is None else total + part
+        if total is None:
+            return np.zeros(gather.size)
+        return total.ravel()[gather]
+
+    return SparseMatrix(colored.sparsity, values)
+
+
+def _dtype() -> Any:
+    return np.float64 if jax.config.read("jax_enable_x64") else np.float32
+
+
+def _weak(fun: Callable) -> Any:
+    """A key entry for a function that does not keep it alive (itself where it cannot be
+    weakly referenced)."""
+    try:
+        return weakref.ref(fun)
+    except TypeError:
+        return fun
+
+
+def _found(found: _Colored | PatternUnavailable) -> _Colored:
+    if isinstance(found, PatternUnavailable):
+        raise PatternUnavailable(found.operation)
+    return found
+
+
+def _compressed(
+    compile: Compile,
+    kind: str,
+    piece: Piece,
+    layout: Layout,
+    colored: _Colored,
+    *,
+    hessian: bool,
+) -> Callable[..., np.ndarray]:
+    """`(x, *extra) -> B`, the compressed matrix (colours by `colored.width`), compiled: one
+    product per colour. The colouring enters as an input, so the compiled function depends on
+    its mode and number of colours only (both in its cache key)."""
+    num_colors = colored.num_colors
+    products = _products(colored.mode, hessian)
+
+    def make(call: Callable, shardings: Any) -> Callable:
+        body = piece.make_body(call, shardings)
 
         def compressed(flat: jax.Array, colors: jax.Array, *rest: Any) -> jax.Array:
             *extra_values, fun_args = rest
@@ -111,26 +237,22 @@ def sparse_matrix(
             def function(y: jax.Array) -> jax.Array:
                 return body(y, *extra_values, fun_args)
 
-            seeds = colors[None, :] == jnp.arange(colored.num_colors)[:, None]
+            seeds = colors[None, :] == jnp.arange(num_colors)[:, None]
             return products(function, flat, seeds)
 
         return compressed
 
-    # The compiled evaluation closes over this pattern: the signature is part of its key (the
-    # compile cache keys on `args_key` itself).
-    compressed_kind = f"sparse_{kind}_values{signature!r}"
-    compiled, dynamic = compile(compressed_kind, fun, layout, args, make_compressed)
+    compiled_kind = f"sparse_{kind}_{colored.mode}_{num_colors}{piece.signature!r}"
+    compiled, dynamic = compile(compiled_kind, piece.fun, layout, piece.args, make)
     colors = jnp.asarray(colored.colors)  # on the device once, not at every evaluation
-    gather = colored.gather
 
-    def values(x: np.ndarray, *more: np.ndarray) -> np.ndarray:
-        out = np.asarray(compiled(x, colors, *more, dynamic), dtype=np.float64)
-        return out.ravel()[gather]
+    def evaluate(x: np.ndarray, *extra: np.ndarray) -> np.ndarray:
+        return np.asarray(compiled(x, colors, *extra, dynamic), dtype=np.float64)
 
-    return SparseMatrix(colored.sparsity, values)
+    return evaluate
 
 
-def _products(colored: _Colored, hessian: bool) -> Callable:
+def _products(mode: str, hessian: bool) -> Callable:
     """`(function, flat, seeds) -> compressed`: one product per colour (row of `seeds`)."""
     if hessian:
 
@@ -143,7 +265,7 @@ def _products(colored: _Colored, hessian: bool) -> Callable:
             return jax.vmap(one)(seeds)
 
         return hvps
-    if colored.mode == "rev":
+    if mode == "rev":
 
         def vjps(function: Callable, flat: jax.Array, seeds: jax.Array) -> jax.Array:
             out, pullback = jax.vjp(function, flat)
@@ -163,17 +285,13 @@ def _products(colored: _Colored, hessian: bool) -> Callable:
 def _detect(
     asdex: Any,
     traced: Callable,
-    layout: Layout,
-    extra: tuple[np.ndarray, ...],
-    dynamic: list[Any],
+    inputs: tuple,
     *,
     hessian: bool,
     shape: tuple[int, int],
 ) -> _Colored | PatternUnavailable:
-    """Detect and colour the pattern of `traced(flat, *extra, dynamic)` with respect to `flat`;
-    a `PatternUnavailable` (kept in the cache like a pattern) where the detector stops."""
-    dtype = np.float64 if jax.config.read("jax_enable_x64") else np.float32
-    inputs = (np.zeros(layout.n, dtype=dtype), *extra, dynamic)
+    """Detect and colour the pattern of `traced(*inputs)` with respect to its first input; a
+    `PatternUnavailable` (kept in the cache like a pattern) where the detector stops."""
     detect = asdex.hessian_sparsity if hessian else asdex.jacobian_sparsity
     try:
         pattern = detect(traced, *inputs, argnums=0)

@@ -243,6 +243,22 @@ class SparsePolicy:
             name, lambda: self.backend.sparse_weighted_hessian(fun, layout, args, out_layout)
         )
 
+    def lagrangian_hessian(
+        self,
+        fun: Callable,
+        args: tuple,
+        constraints: Sequence[tuple[Callable, tuple, Layout]],
+        layout: Layout,
+    ) -> SparseMatrix | None:
+        """The sparse Hessian of `sigma f + sum_i v_i . c_i` (values `(x, sigma, v_1, ...)`),
+        or None for the dense path."""
+        if not self.wants(layout.n * layout.n):
+            return None
+        return self._ask(
+            "lagrangian_hess",
+            lambda: self.backend.sparse_lagrangian_hessian(fun, args, constraints, layout),
+        )
+
     def refuse_forced(self) -> None:
         """Raise where `sparse=True` meets a path that detects no sparsity."""
         if self.sparse is True:
@@ -329,6 +345,29 @@ class StackedJacobian:
     def values(self, x: np.ndarray) -> np.ndarray:
         parts = [np.asarray(values(x), dtype=np.float64).ravel() for values in self._values]
         return np.concatenate(parts) if parts else np.zeros(0)
+
+
+class AssembledLagrangian:
+    """IPOPT's Lagrangian Hessian from one sparse matrix of `(x, sigma, v_1, ...)`: its lower
+    triangle, with each constraint's multipliers cut from IPOPT's stacked ones.
+
+    Args:
+        matrix: The Hessian of `sigma f + sum_i v_i . c_i` (`SparsePolicy.lagrangian_hessian`).
+        rows: Per constraint in the matrix, the slice of IPOPT's multipliers that is its `v`.
+    """
+
+    def __init__(self, matrix: SparseMatrix, rows: Sequence[slice]) -> None:
+        self._matrix = matrix
+        self._rows = list(rows)
+        pattern = matrix.sparsity
+        self._lower = np.asarray(pattern.rows) >= np.asarray(pattern.cols)
+        self.rows = np.asarray(pattern.rows)[self._lower]
+        self.cols = np.asarray(pattern.cols)[self._lower]
+        self.nnz = int(self.rows.size)
+
+    def values(self, x: np.ndarray, multipliers: np.ndarray, sigma: float) -> np.ndarray:
+        weights = [multipliers[rows] for rows in self._rows]
+        return self._matrix.values(x, sigma, *weights)[self._lower]
 
 
 class LagrangianHessian:

@@ -49,5 +49,10 @@ class DenseDerivatives:
     def sparse_weighted_hessian(self, fun: Any, layout: Any, args: tuple, out_layout: Any) -> None:
         return None
 
+    def sparse_lagrangian_hessian(
+        self, fun: Any, args: tuple, constraints: Any, layout: Any
+    ) -> None:
+        return None
+
     def weighted_hessian(self, fun: Any, layout: Any, args: tuple, out_layout: Any) -> None:
         return None
