@@ -444,6 +444,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="1e4,1e5", help="control-problem sizes")
     parser.add_argument("--no-dtoc1l", action="store_true")
+    parser.add_argument("--no-dense", action="store_true", help="skip the dense path")
     parser.add_argument("--million", action="store_true", help="control at 10^6, IPOPT, once")
     options = parser.parse_args()
     if options.child:
@@ -457,7 +458,7 @@ def main() -> None:
     else:
         if not options.no_dtoc1l:
             for method in ("trust-constr", "ipopt"):
-                contenders = ["ours", "glue", "dense"]
+                contenders = ["ours", "glue"] + ([] if options.no_dense else ["dense"])
                 if method == "trust-constr":
                     contenders.insert(1, "ours-sparse")
                 runs = measure("dtoc1l", 0, method, contenders, options.rounds)
@@ -465,7 +466,8 @@ def main() -> None:
         for text in options.sizes.split(","):
             size = int(float(text))
             for method in ("trust-constr", "ipopt"):
-                contenders = ["ours", "glue"] + (["dense"] if size <= 10**4 else [])
+                dense = size <= 10**4 and not options.no_dense
+                contenders = ["ours", "glue"] + (["dense"] if dense else [])
                 runs = measure("control", size, method, contenders, options.rounds)
                 rows.append(("control", text, method, runs))
     print()

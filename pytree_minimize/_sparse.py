@@ -267,8 +267,9 @@ class SparsePolicy:
     def _no_detection(self) -> str:
         return (
             f"`sparse=True` needs sparsity detection from the function's program, which the "
-            f"{self.backend.name} backend does not have; use `pytree_minimize.minimize` (JAX) "
-            "for sparse derivatives, or pass `sparse=False`."
+            f"{self.backend.name} backend does not have; sparse derivatives come from the JAX "
+            "entry points (`pytree_minimize.minimize`, `least_squares`, `root`). Pass "
+            "`sparse='auto'` or False here."
         )
 
     def _ask(self, name: str, build: Callable[[], SparseMatrix | None]) -> SparseMatrix | None:

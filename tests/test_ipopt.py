@@ -403,3 +403,41 @@ def test_triplets_handed_to_ipopt(sparse: bool, monkeypatch: pytest.MonkeyPatch,
             problem.hessian(y, multipliers, sigma),
         )
         np.testing.assert_allclose(lower, np.tril(expected), rtol=1e-12, atol=1e-12)
+
+
+def test_lagrangian_pattern_detected_once_and_constraints_not_kept_alive(
+    monkeypatch: pytest.MonkeyPatch, x64: None
+) -> None:
+    import gc
+    import weakref
+
+    import asdex
+
+    calls = []
+    detect = asdex.hessian_sparsity
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return detect(*args, **kwargs)
+
+    monkeypatch.setattr(asdex, "hessian_sparsity", counting)
+
+    def sphere(x: dict[str, Any]) -> jax.Array:
+        return jnp.sum(_join(x) ** 2)
+
+    constraint = sopt.NonlinearConstraint(sphere, 40.0, 40.0)
+    for _ in range(2):
+        res = minimize(
+            _hs71_f,
+            _hs71_x0(),
+            method="ipopt",
+            bounds=Bounds(1.0, 5.0),
+            constraints=[constraint],
+            sparse=True,
+        )
+        assert res.success
+    assert len(calls) == 1  # the Lagrangian's pattern, once for both calls
+    alive = weakref.ref(sphere)
+    del sphere, constraint, res
+    gc.collect()
+    assert alive() is None  # the cached pattern does not hold the constraint function
