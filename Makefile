@@ -15,7 +15,7 @@ $(PY):
 # torch is pinned to the CPU build that the machines carry; users get a plain `torch` requirement.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[torch,tensorflow,notebooks,bench,dev,docs]" "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[torch,tensorflow,notebooks,bench,dev,docs,sparse,ipopt]" "torch==2.13.0"
 	touch $(STAMP) $(BASE_STAMP)
 
 $(BASE_STAMP): pyproject.toml | $(PY)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ._argmin.argmin import Solution, argmin
     from ._constraints.linear import LinearConstraint
     from ._core.cache import clear_cache
+    from ._core.sparse import Sparsity, SparsityWarning
     from ._core.tree import Bounds
     from ._jax import (
         basinhopping,
@@ -46,12 +47,16 @@ _SOURCES = {
     "root": "._jax",
     "shgo": "._jax",
     "standard_errors": "._residual.curve_fit",
+    "Sparsity": "._core.sparse",
+    "SparsityWarning": "._core.sparse",
 }
 
 __all__ = [
     "Bounds",
     "LinearConstraint",
     "Solution",
+    "Sparsity",
+    "SparsityWarning",
     "argmin",
     "basinhopping",
     "clear_cache",

@@ -36,6 +36,14 @@ JAX = Framework(
             "Jacobian-vector products in place of scipy's finite differences; the other "
             "methods use no Jacobian"
         ),
+        "ipopt_derivatives": (
+            "exact sparse constraint Jacobians and Lagrangian Hessians where detected"
+        ),
+        "sparse_support": (
+            "Patterns are detected from the JAX program and coloured once per compiled problem (the"
+            " `sparse` extra, asdex); one that cannot be detected falls back to dense with one "
+            "`SparsityWarning` naming the operation."
+        ),
         "result_leaves": "`x0`'s leaf types, dtypes and shardings",
         "batched": "evaluated in one compiled `jax.vmap` call",
         "module": "pytree_minimize",

@@ -26,7 +26,7 @@ SEVERAL_PROCESSES = "jax.distributed.initialize"
 RUNNABLE = [block for block in BLOCKS if block.runs and SEVERAL_PROCESSES not in block.code]
 #: What a block prints, for the blocks whose code contains the key. The portfolio: its figures
 #: are checked against the closed form and against scipy in tests/test_constraints.py.
-PRINTS = {"constraint_multipliers": ["[0.     0.1077]", "[-1  0]", "[-0.0099, 0.3604]"]}
+PRINTS = {"expected_return": ["[0.     0.1077]", "[-1  0]", "[-0.0099, 0.3604]"]}
 #: Each public module and the page of the API reference that documents it.
 API_PAGES = {
     "pytree_minimize": "api/pytree_minimize.md",

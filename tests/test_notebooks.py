@@ -40,6 +40,7 @@ def test_there_are_notebooks():
         "portfolio",
         "calibration",
         "curve_fitting",
+        "optimal_control",
     } <= names
 
 

@@ -31,7 +31,7 @@ PORTS = {"numpy": None, "torch": "torch", "tensorflow": "tensorflow"}
 #: Keyword-only options a framework adds to some of its entry points.
 FRAMEWORK_OPTIONS = {"tensorflow": {"jit_compile"}}
 #: What this library adds to scipy's signatures (keyword-only, after scipy's own).
-ADDED = {"progress", "blas_threads"}
+ADDED = {"progress", "blas_threads", "sparse"}
 #: Where a default differs from scipy's, and why.
 DEFAULTS = {
     ("least_squares", "jac"): "None means autodiff (scipy: '2-point')",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -23,6 +23,7 @@ from .._core.backend import Backend
 from .._core.cache import CACHE
 from .._core.dropin import is_wide_int
 from .._core.hints import no_gradient, returned_pair
+from .._core.sparse import SparseMatrix
 from .._core.tree import (
     NAMESPACE,
     HostReader,
@@ -506,6 +507,85 @@ class JaxBackend(Backend):
             lambda x, v, p: np.asarray(hvp_c(x, v, p, dynamic), dtype=np.float64),
         )
 
+    # Sparse derivatives (`_jax_sparse`): patterns detected and coloured once per compiled
+    # problem; `weighted_hessian` is the dense Hessian of `v . c(x)` (IPOPT's exact Hessian).
+
+    def _piece(self, fun: Callable, args: tuple, make: Callable) -> Any:
+        from .jax_sparse import Piece
+
+        dynamic, treedef, static, mask = _split_args(args)
+        shapes = tuple((np.shape(a), np.result_type(a).str) for a in dynamic)
+        return Piece(fun, args, make, (treedef, static, tuple(mask)), (shapes, _x64_enabled()))
+
+    def sparse_jacobian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> SparseMatrix:
+        from .jax_sparse import sparse_matrix
+
+        def make(call: Callable, shardings: Any) -> Callable:
+            return _residual_body(call, layout, shardings)
+
+        piece = self._piece(fun, args, make)
+        return sparse_matrix(
+            self._compile, "jacobian", piece, layout, shape=(out_layout.n, layout.n)
+        )
+
+    def sparse_hessian(self, fun: Callable, layout: Layout, args: tuple) -> SparseMatrix:
+        from .jax_sparse import sparse_matrix
+
+        piece = self._piece(fun, args, self._scalar_body(layout))
+        shape = (layout.n, layout.n)
+        return sparse_matrix(self._compile, "hessian", piece, layout, shape=shape, hessian=True)
+
+    def sparse_weighted_hessian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> SparseMatrix:
+        from .jax_sparse import sparse_matrix
+
+        piece = self._piece(fun, args, _weighted(layout))
+        weights = np.zeros(out_layout.n, dtype=np.float64 if _x64_enabled() else np.float32)
+        return sparse_matrix(
+            self._compile,
+            "weighted_hessian",
+            piece,
+            layout,
+            shape=(layout.n, layout.n),
+            extra=(weights,),
+            hessian=True,
+        )
+
+    def sparse_lagrangian_hessian(
+        self,
+        fun: Callable,
+        args: tuple,
+        constraints: Sequence[tuple[Callable, tuple, Layout]],
+        layout: Layout,
+    ) -> SparseMatrix:
+        from .jax_sparse import lagrangian_hessian
+
+        objective = self._piece(fun, args, self._scalar_body(layout))
+        pieces = [
+            (self._piece(c, c_args, _weighted(layout)), out.n) for c, c_args, out in constraints
+        ]
+        return lagrangian_hessian(self._compile, objective, pieces, layout)
+
+    def _scalar_body(self, layout: Layout) -> Callable:
+        def make(call: Callable, shardings: Any) -> Callable:
+            return self._objective(call, layout, shardings)
+
+        return make
+
+    def weighted_hessian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        weighted = _weighted(layout)
+
+        def make(call: Callable, shardings: Any) -> Callable:
+            return jax.hessian(weighted(call, shardings))
+
+        compiled, dynamic = self._compile("weighted_hessian", fun, layout, args, make)
+        return lambda x, v: np.asarray(compiled(x, v, dynamic), dtype=np.float64)
+
     # Populations (global methods): one compiled, vmapped call per population.
 
     def batched_value(
@@ -679,6 +759,20 @@ def _residual_body(call: Callable, layout: Layout, shardings: Any) -> Callable:
         return out.astype(jnp.result_type(flat.dtype, out.dtype))
 
     return values
+
+
+def _weighted(layout: Layout) -> Callable:
+    """`make(call, shardings)` of the traceable `(flat, v, args) -> v . c(x)`."""
+
+    def make(call: Callable, shardings: Any) -> Callable:
+        values = _residual_body(call, layout, shardings)
+
+        def weighted(flat: jax.Array, v: jax.Array, args: tuple) -> jax.Array:
+            return jnp.dot(values(flat, args), v.astype(flat.dtype))
+
+        return weighted
+
+    return make
 
 
 def _host(out: Any, x: np.ndarray) -> np.ndarray:

@@ -35,6 +35,7 @@ from .parse import Parsed, as_list, parse
 
 if TYPE_CHECKING:
     from .._core.backend import Backend
+    from .._core.sparse import SparseMatrix, SparsePolicy
     from .._core.tree import Layout, PyTree
 
 __all__ = ["LinearConstraint", "Prepared", "as_list", "output_bounds", "parse", "prepare"]
@@ -63,6 +64,10 @@ class Prepared:
     keep_feasible: Any = False
     #: Where this constraint's rows sit in SLSQP's `multipliers` (filled in when emitted).
     rows: dict[str, Any] = field(default_factory=dict)
+    #: The sparse Jacobian behind `jacobian` and the sparse Hessian of `v . c(x)` behind `hess`,
+    #: where `sparse=` made them (`_sparse`).
+    sparse_jacobian: SparseMatrix | None = None
+    sparse_hess: SparseMatrix | None = None
 
     @property
     def m(self) -> int:
@@ -251,7 +256,7 @@ def _dense_jacobian(
     return np.concatenate(rows, axis=0)
 
 
-def _user_hess(
+def user_hess(
     hess: Callable, prepared: Prepared, index: int, trees: Any
 ) -> Callable[[np.ndarray, np.ndarray], Any]:
     n = trees.layout.n
@@ -308,11 +313,14 @@ def prepare(
     x0: PyTree,
     x0_flat: np.ndarray,
     trees: Any,
+    policy: SparsePolicy | None = None,
 ) -> Prepared:
+    """One constraint over the flat vector; `policy`: the call's `sparse=` policy where the
+    method takes sparse constraint Jacobians and Hessians (None: dense, or products)."""
     if parsed.form == "matrix":
-        return _prepare_scipy_linear(parsed.original, parsed.index, layout, backend)
+        return _prepare_scipy_linear(parsed.original, parsed.index, layout, backend, policy)
     if parsed.form == "affine":
-        return _prepare_linear(parsed.original, parsed.index, backend, layout, x0, x0_flat)
+        return _prepare_linear(parsed.original, parsed.index, backend, layout, x0, x0_flat, policy)
     assert parsed.fun is not None
     return _prepare_function(
         parsed.fun,
@@ -329,6 +337,7 @@ def prepare(
         layout=layout,
         x0=x0,
         trees=trees,
+        policy=policy,
     )
 
 
@@ -348,6 +357,7 @@ def _prepare_function(
     layout: Layout,
     x0: PyTree,
     trees: Any,
+    policy: SparsePolicy | None = None,
 ) -> Prepared:
     out_layout = _output_layout(fun, args, index, backend, layout, x0)
     m = out_layout.n
@@ -373,12 +383,24 @@ def _prepare_function(
         elif isinstance(jac, str):
             prepared.jacobian = jac
         elif autodiff:
-            prepared.jacobian = _Memo(jacobian)
+            name = f"{_name(index)}.jac"
+            matrix = (
+                None if policy is None else policy.jacobian(name, fun, layout, args, out_layout)
+            )
+            prepared.jacobian = _Memo(jacobian if matrix is None else matrix.at)
+            prepared.sparse_jacobian = matrix
     if hessians:
-        if hess is None:
+        if hess is None and policy is not None and autodiff:
+            # Products need no matrix: 'auto' keeps them, `sparse=True` asks for the matrix.
+            prepared.sparse_hess = policy.weighted_hessian(
+                f"{_name(index)}.hess", fun, layout, args, out_layout, matrix_free=True
+            )
+        if prepared.sparse_hess is not None:
+            prepared.hess = prepared.sparse_hess.at
+        elif hess is None:
             prepared.hess = _hvp_operator(hvp, layout.n) if autodiff else None
         elif callable(hess) and not isinstance(hess, sopt.HessianUpdateStrategy):
-            prepared.hess = _user_hess(hess, prepared, index, trees)
+            prepared.hess = user_hess(hess, prepared, index, trees)
         else:
             prepared.hess = hess
     return prepared
@@ -391,6 +413,7 @@ def _prepare_linear(
     layout: Layout,
     x0: PyTree,
     x0_flat: np.ndarray,
+    policy: SparsePolicy | None = None,
 ) -> Prepared:
     name = _name(index)
     if not callable(constraint.fun):
@@ -412,7 +435,13 @@ def _prepare_linear(
         dtype=bool,
     )
     values, jacobian, _ = backend.constraint(constraint.fun, layout, args, out_layout)
-    if backend.autodiff:
+    detected = None
+    if policy is not None:
+        detected = policy.jacobian(f"{name}.jac", constraint.fun, layout, args, out_layout)
+    matrix: Any
+    if detected is not None:
+        matrix = detected.at(x0_flat)  # constant: its pattern and values at x0
+    elif backend.autodiff:
         matrix = np.array(jacobian(x0_flat), dtype=np.float64).reshape(m, layout.n)
     else:
         matrix = _columns(values, x0_flat, m)
@@ -457,7 +486,7 @@ def _check_affine(
     actual = values(x1)
     predicted = matrix @ x1 + offset
     eps = max(np.finfo(spec.dtype).eps for spec in out_layout.leaves)
-    scale = np.abs(matrix) @ np.abs(x1) + np.abs(offset) + 1.0
+    scale = abs(matrix) @ np.abs(x1) + np.abs(offset) + 1.0
     error = np.abs(actual - predicted)
     if not np.all(error <= 1e3 * eps * scale):
         worst = int(np.argmax(error / scale))
@@ -470,7 +499,11 @@ def _check_affine(
 
 
 def _prepare_scipy_linear(
-    constraint: sopt.LinearConstraint, index: int, layout: Layout, backend: Backend
+    constraint: sopt.LinearConstraint,
+    index: int,
+    layout: Layout,
+    backend: Backend,
+    policy: SparsePolicy | None = None,
 ) -> Prepared:
     name = _name(index)
     if not layout.is_single_array or layout.has_complex:
@@ -480,7 +513,12 @@ def _prepare_scipy_linear(
             "`fun` a linear function of the pytree `x`."
         )
     matrix = constraint.A
-    matrix = matrix.toarray() if sparse.issparse(matrix) else np.atleast_2d(np.asarray(matrix))
+    if sparse.issparse(matrix) and policy is not None:
+        matrix = sparse.csr_matrix(matrix, dtype=np.float64)  # a method that takes it
+    elif sparse.issparse(matrix):
+        matrix = matrix.toarray()
+    else:
+        matrix = np.atleast_2d(np.asarray(matrix))
     matrix = matrix.astype(np.float64)
     if matrix.ndim != 2 or matrix.shape[1] != layout.n:
         raise ValueError(

@@ -21,6 +21,7 @@ from .parse import Parsed
 
 if TYPE_CHECKING:
     from .._core.backend import Backend
+    from .._core.sparse import SparsePolicy
     from .._core.tree import Layout, PyTree
 
 __all__ = ["ScipyConstraints", "attach_multipliers", "to_scipy"]
@@ -150,8 +151,10 @@ def to_scipy(
     x0: PyTree,
     trees: Any,
     bounds: sopt.Bounds | None = None,
+    policy: SparsePolicy | None = None,
 ) -> list[Any]:
-    """scipy constraint objects over the flat vector, in the form the method takes."""
+    """scipy constraint objects over the flat vector, in the form the method takes (with sparse
+    derivatives as `policy` says, where the method takes them)."""
     if not constraints:
         return []
     check_takes(info, bounds=False, constraints=True)
@@ -166,6 +169,7 @@ def to_scipy(
             x0=x0,
             x0_flat=x0_flat,
             trees=trees,
+            policy=policy if info.sparse_constraint_jacobians else None,
         )
         for c in constraints
     ]

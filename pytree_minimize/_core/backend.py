@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
+from .sparse import SparseMatrix
 from .tree import Layout, PyTree
 
 FlatValue = Callable[[np.ndarray], float]
@@ -32,6 +33,7 @@ FlatConstraintHvp = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 FlatResiduals = Callable[[np.ndarray], np.ndarray]
 FlatProduct = Callable[[np.ndarray, np.ndarray], np.ndarray]
 FlatBatchedValue = Callable[[np.ndarray], np.ndarray]
+FlatWeightedHessian = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class Backend(abc.ABC):
@@ -136,6 +138,48 @@ class Backend(abc.ABC):
     ) -> tuple[FlatConstraint, FlatConstraint, FlatConstraintHvp]:
         """Values, Jacobian (dense, m by n) and `v`-weighted Hessian-vector product of a
         constraint function whose output has `out_layout`."""
+
+    # Sparse derivatives (`sparse.py`). Each returns None where the backend cannot read its
+    # programs for sparsity (PyTorch, TensorFlow, NumPy: the caller takes the dense path; IPOPT
+    # approximates the Lagrangian's Hessian), raises `sparse.PatternUnavailable` where its
+    # detector cannot follow an operation of the function, and `sparse.SparseExtraMissing` where
+    # the detector is not installed.
+
+    def sparse_jacobian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> SparseMatrix | None:
+        """The Jacobian of a vector function (a constraint or residuals, output `out_layout`),
+        its pattern detected and coloured once per compiled problem; `values(x)`."""
+        return None
+
+    def sparse_hessian(self, fun: Callable, layout: Layout, args: tuple) -> SparseMatrix | None:
+        """The Hessian of the scalar objective, likewise; `values(x)`."""
+        return None
+
+    def sparse_weighted_hessian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> SparseMatrix | None:
+        """The Hessian of `v . fun(x)` for a vector function, likewise; `values(x, v)`."""
+        return None
+
+    def sparse_lagrangian_hessian(
+        self,
+        fun: Callable,
+        args: tuple,
+        constraints: Sequence[tuple[Callable, tuple, Layout]],
+        layout: Layout,
+    ) -> SparseMatrix | None:
+        """The Hessian of `sigma fun(x) + sum_i v_i . c_i(x)` over `(c_i, args_i, out_layout_i)`,
+        on the union of the pieces' patterns (one detection for all); `values(x, sigma, v_1,
+        ...)`."""
+        return None
+
+    def weighted_hessian(
+        self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
+    ) -> FlatWeightedHessian | None:
+        """The dense Hessian of `v . fun(x)`, `(x, v) -> (n, n)`; None where the backend gives
+        none (IPOPT then approximates the Lagrangian's Hessian)."""
+        return None
 
     # Populations (the global methods' batched path).
 

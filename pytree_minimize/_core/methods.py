@@ -50,6 +50,12 @@ class MethodInfo(NamedTuple):
             and the bounds' multipliers are the last entry of scipy's `v`.
         gradient_fields: the result's fields, besides `jac`, that hold a gradient over the flat
             vector (returned as pytrees like `x0`).
+        solver: who runs the method: "scipy" (`scipy.optimize.minimize`) or "ipopt" (IPOPT
+            through cyipopt, the `ipopt` extra; `_ipopt_driver`).
+        sparse_hessian: the method takes the objective's Hessian as a sparse matrix (`sparse=`
+            then makes it one where the dense form would be too large, or always with True).
+        sparse_constraint_jacobians: the method takes constraint Jacobians (and constraint
+            Hessians) as sparse matrices.
     """
 
     name: str
@@ -72,6 +78,9 @@ class MethodInfo(NamedTuple):
     gradient_fields: tuple[str, ...] = ()
     vector_only: bool = False
     reports_earlier_iterate: bool = False
+    solver: str = "scipy"
+    sparse_hessian: bool = False
+    sparse_constraint_jacobians: bool = False
 
 
 _TABLE = (
@@ -120,6 +129,8 @@ _TABLE = (
         legacy_callback_state=True,
         interior_bounds=True,
         gradient_fields=("grad", "lagrangian_grad"),
+        sparse_hessian=True,
+        sparse_constraint_jacobians=True,
     ),
     MethodInfo(
         "dogleg",
@@ -163,6 +174,20 @@ _TABLE = (
         vector_only=True,
         reports_earlier_iterate=True,
     ),
+    # IPOPT (cyipopt, the `ipopt` extra): an interior-point method run by `_ipopt_driver`, with
+    # exact (sparse where detected) constraint Jacobians and Lagrangian Hessians.
+    MethodInfo(
+        "ipopt",
+        True,
+        None,
+        True,
+        True,
+        constraint_derivatives=True,
+        interior_bounds=True,
+        solver="ipopt",
+        sparse_hessian=True,
+        sparse_constraint_jacobians=True,
+    ),
 )
 
 METHODS: dict[str, MethodInfo] = {info.name.lower(): info for info in _TABLE}
@@ -198,6 +223,14 @@ def normalize_method(method: Any, *, has_bounds: bool, has_constraints: bool) ->
             f"`method` {method!r} is not a scipy.optimize.minimize method; expected one of "
             f"{', '.join(METHOD_NAMES)}, a callable, or None."
         ) from None
+
+
+def solver_of(method: Any) -> str:
+    """Who runs `method` ("scipy" or "ipopt"): known before the rest of the inputs are read, so
+    that a method scipy does not have never reaches scipy's conventions."""
+    if isinstance(method, str) and method.lower() in METHODS:
+        return METHODS[method.lower()].solver
+    return "scipy"
 
 
 def names_where(predicate: Callable[[MethodInfo], bool]) -> str:
@@ -250,6 +283,7 @@ class LeastSquaresMethod(NamedTuple):
         operator_jacobian: whether it takes a `LinearOperator` Jacobian (then `tr_solver='lsmr'`
             gets the matrix-free one from Jacobian-vector products).
         calls_back: whether scipy calls its `callback` (it warns and never does otherwise).
+        sparse_jacobian: whether it takes a sparse Jacobian (with `tr_solver` None or 'lsmr').
     """
 
     name: str
@@ -257,13 +291,14 @@ class LeastSquaresMethod(NamedTuple):
     needs_m_ge_n: bool
     operator_jacobian: bool
     calls_back: bool
+    sparse_jacobian: bool = False
 
 
 LEAST_SQUARES_METHODS: dict[str, LeastSquaresMethod] = {
     info.name: info
     for info in (
-        LeastSquaresMethod("trf", True, False, True, True),
-        LeastSquaresMethod("dogbox", True, False, True, True),
+        LeastSquaresMethod("trf", True, False, True, True, sparse_jacobian=True),
+        LeastSquaresMethod("dogbox", True, False, True, True, sparse_jacobian=True),
         LeastSquaresMethod("lm", False, True, False, False),
     )
 }
@@ -295,12 +330,16 @@ class RootMethod(NamedTuple):
         callback: "x_f" (`callback(x, f)`) or None (scipy warns and never calls back).
         overdetermined: whether `fun` may return more values than `x0` has (a least-squares
             solve).
+        sparse_jacobian: whether `sparse=` applies: 'krylov' solves its inner linear systems
+            with the sparse Jacobian in place of Jacobian-vector products (scipy's other root
+            methods take a dense Jacobian or none).
     """
 
     name: str
     jacobian: str | None
     callback: str | None
     overdetermined: bool
+    sparse_jacobian: bool = False
 
 
 ROOT_METHODS: dict[str, RootMethod] = {
@@ -314,7 +353,7 @@ ROOT_METHODS: dict[str, RootMethod] = {
         RootMethod("linearmixing", None, "x_f", False),
         RootMethod("diagbroyden", None, "x_f", False),
         RootMethod("excitingmixing", None, "x_f", False),
-        RootMethod("krylov", "products", "x_f", False),
+        RootMethod("krylov", "products", "x_f", False, sparse_jacobian=True),
         RootMethod("df-sane", None, "x_f", False),
     )
 }

@@ -29,6 +29,7 @@ def minimize(
     *,
     progress: Any = False,
     blas_threads: int | str | None = "auto",
+    sparse: bool | str = "auto",
 ) -> sopt.OptimizeResult:
     """Minimise a scalar $framework function of a $tree with any `scipy.optimize.minimize` method.
 
@@ -41,8 +42,9 @@ def minimize(
             1-D array (a number, a flat list of numbers, an integer array) is that array, cast
             as scipy casts it.
         args: Extra arguments for `fun` ($args).
-        method: A scipy method name; None chooses as scipy does (SLSQP with constraints,
-            L-BFGS-B with bounds, BFGS otherwise).
+        method: A scipy method name, or 'ipopt' (IPOPT, the `ipopt` extra: $ipopt_derivatives);
+            None chooses as scipy does (SLSQP with constraints, L-BFGS-B with bounds, BFGS
+            otherwise).
         jac: None ($jac_none), True (`fun` returns `(value, gradient)`, the gradient shaped
             like `x`), a callable `jac(x, *args)` returning a $tree like `x`, or `'2-point'`,
             `'3-point'`, `'cs'`.
@@ -66,6 +68,11 @@ def minimize(
             trust-krylov, Nelder-Mead, Powell, COBYLA), where threaded BLAS calls wait on cores
             held by other thread pools, and leaves it alone for methods with dense matrices; an
             int holds it to that many threads; None leaves it alone.
+        sparse: Sparse derivatives: 'auto' makes a derivative sparse where its dense matrix
+            would hold more than 10^6 entries (trust-constr's constraint Jacobians, IPOPT's
+            Jacobians and Hessians); True makes every derivative the method can take sparse
+            (trust-constr's Hessians too, in place of products); False keeps them dense.
+            $sparse_support
 
     Returns:
         scipy's `OptimizeResult`: `x` and `jac` shaped like `x0` ($result_leaves); `fun`,
@@ -73,7 +80,10 @@ def minimize(
         `history` (per-iteration `fun`, `time` and, for gradient methods, `grad_norm`); for
         SLSQP and trust-constr with constraints, `constraint_multipliers` (one pytree per
         constraint, shaped like its output); with `bounds`, `active_bounds` (a pytree like
-        `x0` of int8: -1 at the lower bound, 0 free, +1 at the upper bound).
+        `x0` of int8: -1 at the lower bound, 0 free, +1 at the upper bound); where a derivative
+        was sparse, `sparsity` (its `Sparsity` record, nonzeros and colours, by argument:
+        'hess', 'constraints[0].jac', ...). IPOPT's results also carry
+        `constraint_multipliers` and `bound_multipliers` (a pytree like `x0`).
 
     Examples:
         >>> import numpy as np

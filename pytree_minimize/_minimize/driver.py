@@ -26,9 +26,16 @@ from .._core.active_bounds import active_bounds
 from .._core.backend import Backend, BackendType
 from .._core.bounds import minimize_bounds
 from .._core.callbacks import wants_intermediate_result
-from .._core.methods import FINITE_DIFFERENCES, MethodInfo, normalize_method
+from .._core.methods import (
+    FINITE_DIFFERENCES,
+    MethodInfo,
+    names_where,
+    normalize_method,
+    solver_of,
+)
 from .._core.progress import History, make_progress
 from .._core.recorder import Recorder
+from .._core.sparse import SparsePolicy
 from .._core.tree import Bounds, Layout, PyTree, build_layout
 from .._core.trees import Trees, lay_out
 from . import fixed_variables as _fixed_variables
@@ -65,7 +72,7 @@ def check_inputs(fun: Any, callback: Any, options: Any) -> None:
 # The evaluations handed to scipy.
 
 
-def _objective(
+def objective(
     backend: Backend,
     info: MethodInfo,
     fun: Callable,
@@ -104,7 +111,7 @@ def _objective(
     )
 
 
-def _hessians(
+def hessians(
     backend: Backend,
     info: MethodInfo,
     fun: Callable,
@@ -113,9 +120,10 @@ def _hessians(
     layout: Layout,
     args: tuple,
     trees: Trees,
+    policy: SparsePolicy | None = None,
 ) -> tuple[Any, Any]:
     """scipy's `(hess, hessp)` pair: the user's, translated, or autodiff's where the method uses
-    second derivatives."""
+    second derivatives (a sparse matrix where the method takes one and `policy` asks)."""
     if hessp is not None:
         if not callable(hessp):
             raise TypeError(
@@ -136,6 +144,12 @@ def _hessians(
         if info.hessian == "dense":
             return backend.hessian(fun, layout, args), hessp
         if info.hessian == "hvp" and hessp is None:
+            matrix = None
+            if policy is not None and info.sparse_hessian:
+                # Products need no matrix: 'auto' keeps them, `sparse=True` asks for it.
+                matrix = policy.hessian("hess", fun, layout, args, matrix_free=True)
+            if matrix is not None:
+                return matrix.at, None
             return None, backend.hvp(fun, layout, args)
         return None, hessp
     if isinstance(hess, sopt.HessianUpdateStrategy) or (
@@ -269,6 +283,7 @@ def minimize(
     options: dict | None,
     progress: Any,
     blas_threads: Any,
+    sparse: Any,
 ) -> sopt.OptimizeResult:
     """scipy.optimize.minimize over pytrees for any backend (see `pytree_minimize.minimize`).
 
@@ -283,9 +298,19 @@ def minimize(
     if array is not None:
         x0 = array
     backend = backend_type(x0, args, entry="minimize")
+    policy = SparsePolicy(sparse, backend)
+    if solver_of(method) == "ipopt":
+        from . import ipopt_driver  # cyipopt is loaded only when asked for
+
+        return ipopt_driver.minimize(
+            backend, fun, x0, args=args, method=method, jac=jac, hess=hess, hessp=hessp,
+            bounds=bounds, constraints=constraints, tol=tol, callback=callback, options=options,
+            progress=progress, policy=policy,
+        )  # fmt: skip
     if not backend.autodiff:
         _check_derivatives(backend, method, jac, hess, hessp, bounds, constraints)
     if _is_scipy_problem(backend, x0, bounds, constraints):
+        policy.refuse_forced()  # scipy takes this problem as it is: no sparsity detection
         return _minimize_as_scipy(
             backend,
             fun,
@@ -321,18 +346,24 @@ def minimize(
         # The same for constraints given to a method without them.
         _dropin.warn_ignored_constraints(info.name)
         constraint_list = []
+    if policy.sparse is True and not (info.sparse_hessian or info.sparse_constraint_jacobians):
+        raise ValueError(
+            f"`sparse=True` was given, but method {info.name!r} takes no sparse derivatives; use "
+            f"one of {names_where(lambda i: i.sparse_hessian or i.sparse_constraint_jacobians)} "
+            "(or leave `sparse` at 'auto')."
+        )
 
     recorder = Recorder(keep_two=info.reports_earlier_iterate)
     threads = _threads.threads_for(
         info.vector_only and not callable(method), hess=hess, blas_threads=blas_threads
     )
     with backend.precision(layout), _threads.limit_blas(threads):
-        scipy_fun, scipy_jac = _objective(backend, info, fun, jac, layout, args, trees, recorder)
+        scipy_fun, scipy_jac = objective(backend, info, fun, jac, layout, args, trees, recorder)
         if jac is True and hess is None and hessp is None and info.hessian:
             scipy_hess, scipy_hessp = _user_gradient_hessians(backend, info, fun, layout, args)
         else:
-            scipy_hess, scipy_hessp = _hessians(
-                backend, info, fun, hess, hessp, layout, args, trees
+            scipy_hess, scipy_hessp = hessians(
+                backend, info, fun, hess, hessp, layout, args, trees, policy
             )
         scipy_constraints = _constraint_emit.to_scipy(
             [_constraints.parse(c, i) for i, c in enumerate(constraint_list)],
@@ -342,6 +373,7 @@ def minimize(
             x0=x0,
             trees=trees,
             bounds=scipy_bounds,
+            policy=policy,
         )
         history = History(
             gradient=info.gradient,
@@ -385,6 +417,7 @@ def minimize(
                 layout,
                 bound_multipliers=result.v[-1] if interior else None,
             )
+        policy.attach(result)
         return _result(result, trees, history, constraint_list, scipy_constraints, info)
 
 

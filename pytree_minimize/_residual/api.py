@@ -40,6 +40,7 @@ def least_squares(
     workers: Any = None,
     *,
     progress: Any = False,
+    sparse: bool | str = "auto",
 ) -> sopt.OptimizeResult:
     """Solve a nonlinear least-squares problem over a $tree with `scipy.optimize.least_squares`.
 
@@ -64,6 +65,10 @@ def least_squares(
         kwargs: Extra keyword arguments for `fun` ($args).
         callback: `callback(intermediate_result)` or `callback(xk)`, with `x` a $tree.
         progress: True for a tqdm progress bar, or a tqdm instance.
+        sparse: A sparse Jacobian (methods 'trf' and 'dogbox', `tr_solver` None or 'lsmr'):
+            'auto' where the dense Jacobian would hold more than 10^6 entries (with 'lsmr',
+            whose products need no matrix, only on True), True always, False never.
+            $sparse_support
 
     Returns:
         scipy's `OptimizeResult`. `x`, `grad` and `active_mask` are each a $tree like `x0`
@@ -71,7 +76,8 @@ def least_squares(
         matrix (or operator) over the flat vectors, residuals and parameters each raveled leaf by
         leaf in optree order; `cost`, `optimality`, `nfev`, `njev`, `status`, `message`,
         `success` as scipy's; `history` holds the cost per iteration ('trf' and 'dogbox'); with
-        finite bounds, `active_bounds` (-1/0/+1 like `x0`, as for `minimize`).
+        finite bounds, `active_bounds` (-1/0/+1 like `x0`, as for `minimize`); with a sparse
+        Jacobian, `sparsity` (its nonzeros and colours, under 'jac').
 
     Examples:
         >>> import numpy as np
@@ -159,6 +165,8 @@ def root(
     tol: float | None = None,
     callback: Callable | None = None,
     options: dict | None = None,
+    *,
+    sparse: bool | str = "auto",
 ) -> sopt.OptimizeResult:
     """Find a root of a vector function of a $tree with `scipy.optimize.root`.
 
@@ -181,11 +189,16 @@ def root(
             which scipy never calls back).
         options: Method options, passed to scipy. For 'krylov', `jac_options` are scipy's
             (`method`, `inner_maxiter`, `inner_M`, `outer_k`, `inner_*`).
+        sparse: For 'krylov': True solves its inner linear systems with the sparse Jacobian in
+            place of Jacobian-vector products; 'auto' and False keep the products. scipy's
+            other root methods take a dense Jacobian or none (`sparse=True` is refused there;
+            a large sparse system goes to `least_squares`). $sparse_support
 
     Returns:
         scipy's `OptimizeResult` with `x` a $tree like `x0` ($result_leaves) and `fun` shaped
         like `fun`'s output (NumPy leaves); `success`, `status`, `message`, `nfev` and, where the
-        method evaluates a Jacobian, `njev`, as scipy reports them.
+        method evaluates a Jacobian, `njev`, as scipy reports them; with a sparse Jacobian,
+        `sparsity`.
 
     Examples:
         >>> import numpy as np

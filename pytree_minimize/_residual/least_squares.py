@@ -26,6 +26,7 @@ from .._core.methods import (
     least_squares_names_where,
 )
 from .._core.progress import History, make_progress
+from .._core.sparse import SparsePolicy
 from .._core.tree import PyTree, element_at
 from .._core.trees import Start, start
 from . import residuals as _residuals
@@ -59,6 +60,7 @@ def least_squares(
     callback: Callable | None,
     workers: Any,
     progress: Any,
+    sparse: Any,
 ) -> sopt.OptimizeResult:
     """scipy.optimize.least_squares over pytrees for any backend (see
     `pytree_minimize.least_squares`); options by keyword."""
@@ -71,6 +73,15 @@ def least_squares(
     bound_fun, bound_args = _residuals.bind_kwargs(fun, args, kwargs)
     begun = start(backend_type, x0, bound_args, entry="least_squares", finite=True)
     backend, layout = begun.backend, begun.layout
+    policy = SparsePolicy(sparse, backend)
+    takes_sparse = info.sparse_jacobian and tr_solver != "exact"
+    if policy.sparse is True and not takes_sparse:
+        raise ValueError(
+            f"`sparse=True` was given, but method {info.name!r} with tr_solver={tr_solver!r} "
+            f"takes no sparse Jacobian; use method="
+            f"{least_squares_names_where(lambda i: i.sparse_jacobian)} with tr_solver None or "
+            "'lsmr' (or leave `sparse` at 'auto')."
+        )
 
     lb, ub = bounds_pair(bounds, layout, backend)
     bounded = bool(np.isfinite(lb).any() or np.isfinite(ub).any())
@@ -91,6 +102,14 @@ def least_squares(
                 f"{least_squares_names_where(lambda i: not i.needs_m_ge_n)}."
             )
         scipy_jac = _jacobian(backend, residuals, jac, info, tr_solver, begun, args, kwargs)
+        if jac is None and backend.autodiff and takes_sparse:
+            # 'auto' only where the dense path builds the matrix ('lsmr' takes products).
+            matrix = policy.jacobian(
+                "jac", residuals.fun, layout, residuals.args, residuals.out_layout,
+                matrix_free=tr_solver == "lsmr",
+            )  # fmt: skip
+            if matrix is not None:
+                scipy_jac = matrix.at
         history = History(
             gradient=False, bar=make_progress(progress), owns_bar=not hasattr(progress, "update")
         )
@@ -122,6 +141,7 @@ def least_squares(
             history.close()
     if bounded:  # the package's one policy, as `minimize`'s bounded results (beside scipy's mask)
         result.active_bounds = active_bounds(result.x, lb, ub, layout)
+    policy.attach(result)
     return _result(result, begun, residuals, history)
 
 

@@ -19,6 +19,7 @@ from .._core.backend import Backend, BackendType
 from .._core.callbacks import check_callable
 from .._core.hints import returned_pair
 from .._core.methods import RootMethod, root_method
+from .._core.sparse import SparsePolicy
 from .._core.tree import PyTree
 from .._core.trees import Start, start
 from . import residuals as _residuals
@@ -36,6 +37,7 @@ def root(
     tol: float | None,
     callback: Callable | None,
     options: dict | None,
+    sparse: Any,
 ) -> sopt.OptimizeResult:
     """scipy.optimize.root over pytrees for any backend (see `pytree_minimize.root`); options
     by keyword."""
@@ -50,6 +52,13 @@ def root(
     args = _residuals.as_args(args)
     begun = start(backend_type, x0, args, entry="root", finite=True)
     backend = begun.backend
+    policy = SparsePolicy(sparse, backend)
+    if policy.sparse is True and not info.sparse_jacobian:
+        raise ValueError(
+            f"`sparse=True` was given, but scipy's root method {info.name!r} takes no sparse "
+            "Jacobian; use method='krylov' (its inner solves then use the sparse Jacobian), or "
+            "`least_squares` for a large sparse system (or leave `sparse` at 'auto')."
+        )
     values_fun = _residuals.adapted(fun, "first_output", _first_output) if jac is True else fun
 
     with backend.precision(begun.layout):
@@ -57,7 +66,16 @@ def root(
         _check_size(residuals, info)
         scipy_fun, scipy_jac = _fun_and_jac(backend, residuals, fun, jac, info, begun, args)
         if info.jacobian == "products" and jac is None and backend.autodiff:
-            options["jac_options"] = _exact_krylov(residuals, options.get("jac_options"))
+            # Products need no matrix: 'auto' keeps them, `sparse=True` solves with the matrix.
+            matrix = None
+            if info.sparse_jacobian:
+                matrix = policy.jacobian(
+                    "jac", values_fun, begun.layout, args, residuals.out_layout, matrix_free=True
+                )
+            operator_at = residuals.operator() if matrix is None else matrix.at
+            options["jac_options"] = _exact_krylov(
+                residuals, options.get("jac_options"), operator_at
+            )
         result = sopt.root(
             scipy_fun,
             begun.x0_flat,
@@ -69,6 +87,7 @@ def root(
         )
     result.x = begun.trees.tree(result.x)
     result.fun = residuals.tree(result.fun)
+    policy.attach(result)
     return result
 
 
@@ -179,8 +198,11 @@ class _PointTracker(splinalg.LinearOperator):
             self.preconditioner.update(x, f)
 
 
-def _exact_krylov(residuals: Residuals, jac_options: Any) -> dict[str, Any]:
-    """`jac_options` for scipy's KrylovJacobian whose inner solves use exact products."""
+def _exact_krylov(
+    residuals: Residuals, jac_options: Any, operator_at: Callable[[np.ndarray], Any]
+) -> dict[str, Any]:
+    """`jac_options` for scipy's KrylovJacobian whose inner solves use the exact Jacobian
+    `operator_at(x)` (products, or a sparse matrix)."""
     if jac_options is not None and not isinstance(jac_options, dict):
         raise TypeError(
             f"`options['jac_options']` must be a dict; got {type(jac_options).__name__}."
@@ -193,7 +215,6 @@ def _exact_krylov(residuals: Residuals, jac_options: Any) -> dict[str, Any]:
     inner_solver, inner_kw = reference.method, dict(reference.method_kw)
     tracker = _PointTracker(residuals.n, preconditioner)
     inner_kw["M"] = preconditioner
-    operator_at = residuals.operator()
 
     def exact_solver(A: Any, b: np.ndarray, rtol: float = 1e-5, **ignored: Any) -> Any:
         if tracker.x is None:  # pragma: no cover - scipy always sets up before solving

@@ -53,6 +53,11 @@ NUMPY = Framework(
         "constraint_derivatives": "come from finite differences unless given",
         "jacobian_none": "scipy's '2-point' finite differences, as scipy's default",
         "root_jacobian_none": ("scipy's finite differences where the method uses a Jacobian"),
+        "ipopt_derivatives": ("finite-difference constraint Jacobians, a limited-memory Hessian"),
+        "sparse_support": (
+            "This port has no derivatives to make sparse: 'auto' and False keep scipy's forms, True"
+            " is refused (sparse derivatives need the JAX core)."
+        ),
         "result_leaves": "NumPy arrays (or Python floats) like its leaves",
         "batched": (
             "evaluated in one call of `func` when `vectorized=True` (then `func` takes the "

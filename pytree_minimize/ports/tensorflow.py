@@ -98,6 +98,11 @@ TENSORFLOW = Framework(
             "Jacobian-vector products in place of scipy's finite differences; the other "
             "methods use no Jacobian"
         ),
+        "ipopt_derivatives": ("dense constraint Jacobians from tapes, a limited-memory Hessian"),
+        "sparse_support": (
+            "This port detects no sparsity: 'auto' and False keep dense derivatives, True is "
+            "refused (sparse derivatives need the JAX core)."
+        ),
         "result_leaves": "tensors of its leaves' dtypes",
         "batched": "evaluated in one call of `tf.vectorized_map` over the members",
         "module": __name__,

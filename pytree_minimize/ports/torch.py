@@ -88,6 +88,11 @@ TORCH = Framework(
             "Jacobian-vector products in place of scipy's finite differences; the other "
             "methods use no Jacobian"
         ),
+        "ipopt_derivatives": ("dense constraint Jacobians from autograd, a limited-memory Hessian"),
+        "sparse_support": (
+            "This port detects no sparsity: 'auto' and False keep dense derivatives, True is "
+            "refused (sparse derivatives need the JAX core)."
+        ),
         "result_leaves": "detached tensors of its leaves' dtypes and devices",
         "batched": "evaluated in one call of `torch.func.vmap` over the members",
         "module": __name__,
