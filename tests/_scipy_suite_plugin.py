@@ -41,6 +41,24 @@ INTERNAL = {
         "scipy refuses an `x0` of more than one dimension; here a 2-D array is a pytree leaf "
         "(pytree semantics for what scipy cannot take)"
     ),
+    **{
+        f"test_least_squares.py::{cls}::{test}": reason
+        for cls in ("TestTRF", "TestDogbox", "TestLM")
+        for test, reason in {
+            "test_x0_multidimensional": (
+                "scipy refuses an `x0` of more than one dimension; here a 2-D array is a pytree "
+                "leaf (pytree semantics for what scipy cannot take)"
+            ),
+            "test_x0_complex_scalar": (
+                "scipy refuses a complex `x0`; here a complex leaf is two real parameters (this "
+                "library's extension), and the test's residuals, complex, are refused instead"
+            ),
+            "test_x0_complex_array": (
+                "scipy refuses `[1.0, 2.0 + 0j]`; here a list holding a complex number is a "
+                "pytree (this library's extension), which the test's `fun` cannot take"
+            ),
+        }.items()
+    },
 }
 
 _CALLS = [0]
