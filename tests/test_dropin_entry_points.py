@@ -410,3 +410,20 @@ def test_keep_feasible_reaches_trust_constr_for_a_pytree(x64):
                 bounds=Bounds(0.0, 1.0, {"a": keep, "b": keep}),
             )
             np.testing.assert_allclose([ours.x["a"], ours.x["b"]], theirs.x, rtol=1e-9)
+
+
+def test_scalar_forms_scipy_reads_as_arrays(x64):
+    """A scalar `sigma` (every point's error), a one-element Hessian given as a number: scipy
+    reads both as arrays; a Jacobian of three dimensions it refuses."""
+    x, y = np.array([1.0, 3.2, 9.5, 13.7]), np.array([20.0, 30.0, 50.0, 60.0])
+    _, pcov_ref = sopt.curve_fit(lambda x, a, b: a * x + b, x, y, sigma=2.0)
+    _, pcov = pytree_minimize.curve_fit(lambda x, a, b: a * x + b, x, y, sigma=2.0)
+    np.testing.assert_allclose(pcov, pcov_ref, rtol=1e-6)
+    result = pytree_minimize.minimize(
+        lambda x: (x[0] - 2.0) ** 4, [0.0], method="Newton-CG", hess=lambda x: 12 * (x[0] - 2) ** 2
+    )
+    np.testing.assert_allclose(result.x, [2.0], atol=1e-2)
+    with pytest.raises(ValueError, match="`jac` returned shape"):
+        pytree_minimize.least_squares(
+            lambda x: x**2 + 5.0, 2.0, jac=lambda x: np.atleast_3d(2.0 * x)
+        )

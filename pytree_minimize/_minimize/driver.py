@@ -149,7 +149,7 @@ def _hessians(
             matrix = user_hess(trees.tree(x), *args)
             if isinstance(matrix, LinearOperator) or scipy.sparse.issparse(matrix):
                 return matrix  # scipy takes both as they are
-            matrix = np.asarray(matrix, dtype=np.float64)
+            matrix = np.atleast_2d(np.asarray(matrix, dtype=np.float64))  # as scipy reads it
             if matrix.shape != (layout.n, layout.n):
                 raise ValueError(
                     f"`hess` returned shape {matrix.shape}; expected ({layout.n}, {layout.n}), "

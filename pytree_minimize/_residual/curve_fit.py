@@ -123,6 +123,10 @@ def curve_fit(
         return SCIPY.curve_fit(f, xdata, ydata, p0, bounds=scipy_forms(bounds), jac=jac, **options)
     if p0 is None:
         p0 = _feasible_start(_parameter_count(f), bounds)
+    if sigma is not None and np.ndim(sigma) == 0:
+        # scipy's meaning of a scalar `sigma`, the same error for every point, as a vector: scipy
+        # transforms a given Jacobian (this driver's, from autodiff) only by a vector or matrix.
+        options["sigma"] = np.full(np.size(ydata), float(sigma))
     begun = start(backend_type, p0, (), entry="curve_fit", name="p0", finite=True)
     backend = begun.backend
     layout = begun.layout

@@ -163,8 +163,8 @@ def check_flat_matrix(matrix: Any, shape: tuple[int, int], *, name: str) -> Any:
             )
         return matrix
     array = np.asarray(matrix, dtype=np.float64)
-    if array.shape != shape and array.size == shape[0] * shape[1]:
-        array = array.reshape(shape)
+    if array.ndim <= 2 and array.shape != shape and array.size == shape[0] * shape[1]:
+        array = array.reshape(shape)  # as scipy reads one row or column given flat
     if array.shape != shape:
         raise ValueError(
             f"`{name}` returned shape {array.shape}; expected {shape}, the Jacobian over the "
