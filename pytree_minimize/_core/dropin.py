@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 import scipy.optimize as sopt
-from scipy.optimize._numdiff import approx_derivative
+
+from .scipy_compat import approx_derivative
 
 #: scipy's own entry points, bound at import: whoever swaps `scipy.optimize.least_squares` (or
 #: another) for this library's, as the test that runs scipy's own suites does, must not make the
