@@ -427,3 +427,26 @@ def test_scalar_forms_scipy_reads_as_arrays(x64):
         pytree_minimize.least_squares(
             lambda x: x**2 + 5.0, 2.0, jac=lambda x: np.atleast_3d(2.0 * x)
         )
+
+
+@pytest.mark.parametrize("framework", ["torch", "tensorflow"])
+def test_framework_ports_read_array_like_x0_as_scipy(framework):
+    """The torch and TensorFlow ports: an integer list is scipy's float64 array, which the
+    user's function receives as a float64 tensor (in the first evaluation too)."""
+    module = pytest.importorskip(framework)
+    port = __import__(f"pytree_minimize.ports.{framework}", fromlist=["root"])
+    if framework == "torch":
+        target, exp = module.tensor([1.0, 2.0], dtype=module.float64), module.exp
+    else:
+        target, exp = module.constant([1.0, 2.0], dtype=module.float64), module.exp
+    expected = sopt.least_squares(_shifted_np, [0, 0]).x
+    for entry in (port.least_squares, port.root):
+        result = entry(lambda v: v - target, [0, 0])
+        np.testing.assert_allclose(np.asarray(result.x), expected, atol=1e-8)
+
+    def decay(x, amp, rate, offset):
+        return amp * exp(-rate * x) + offset
+
+    xdata = module.tensor(X) if framework == "torch" else module.constant(X)
+    popt, _ = port.curve_fit(decay, xdata, Y)
+    np.testing.assert_allclose(np.asarray(popt), sopt.curve_fit(_decay_np, X, Y)[0], rtol=1e-6)
