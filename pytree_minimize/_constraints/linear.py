@@ -53,6 +53,10 @@ class LinearConstraint:
 
     __slots__ = ("args", "fun", "keep_feasible", "lb", "ub")
 
+    #: Stated over the pytree `x`, which scipy cannot take (`Bounds.is_pytree` says the same of
+    #: bounds): a problem holding it is never handed to scipy as it is.
+    is_pytree = True
+
     def __new__(
         cls,
         fun: Callable[..., Any],

@@ -95,11 +95,8 @@ def is_flat_vector_x0(x0: Any) -> bool:
 
 def _is_own_form(value: Any) -> bool:
     """A form only this library reads: a `Bounds` over a pytree, a `LinearConstraint` of a
-    function (their array forms are scipy's own objects)."""
-    from .._constraints.linear import LinearConstraint
-    from .tree import Bounds
-
-    return isinstance(value, LinearConstraint) or (isinstance(value, Bounds) and value.is_pytree)
+    function (each says so by `is_pytree`; their array forms are scipy's own objects)."""
+    return getattr(value, "is_pytree", False) is True
 
 
 def _holds_own_form(value: Any) -> bool:
