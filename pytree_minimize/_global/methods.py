@@ -19,6 +19,7 @@ from .._core import methods as _methods
 from .._core.backend import BackendType
 from .._core.callbacks import check_callable, wants_intermediate_result
 from .._core.dropin import SCIPY, BestSeen, is_flat_vector, scipy_forms, takes_as_is
+from .._core.progress import progress_on
 from .._core.scipy_compat import dual_annealing_local_maxiter
 from .problem import (
     DriverMethod,
@@ -85,10 +86,6 @@ def _same(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _wants_progress(progress: Any) -> bool:
-    return not (progress is None or (isinstance(progress, bool | np.bool_) and not progress))
-
-
 def _as_scipy(
     name: str,
     func: Callable,
@@ -110,7 +107,7 @@ def _as_scipy(
     first = scipy_forms(first)
     solve = getattr(SCIPY, name)
     user = options.get("callback")
-    if user is None and not _wants_progress(progress):
+    if user is None and not progress_on(progress):
         return solve(func, first, **options)
     monitor = Monitor(progress)
     options["callback"] = make_callback(_same, monitor, user)

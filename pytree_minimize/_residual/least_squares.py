@@ -26,7 +26,7 @@ from .._core.methods import (
     least_squares_method,
     least_squares_names_where,
 )
-from .._core.progress import History, make_progress
+from .._core.progress import History, make_progress, progress_on
 from .._core.tree import PyTree, build_layout, describe_host_leaf, element_at
 from .._core.trees import Start, start
 from . import residuals as _residuals
@@ -206,7 +206,7 @@ def _least_squares_as_scipy(
     records `history`; a bounded result gets `active_bounds`."""
     bounds = scipy_forms(bounds)
     jac = "2-point" if jac is None else jac  # scipy's default: `jac=None` means autodiff here
-    monitored = callback is not None or make_progress(progress) is not None
+    monitored = callback is not None or progress_on(progress)
     if not monitored:
         result = SCIPY.least_squares(fun, x0, jac, bounds, **options)
     else:
