@@ -35,7 +35,6 @@ ADDED = {"progress", "blas_threads", "sparse"}
 #: Where a default differs from scipy's, and why.
 DEFAULTS = {
     ("least_squares", "jac"): "None means autodiff (scipy: '2-point')",
-    ("curve_fit", "p0"): "required: it fixes the parameter pytree",
 }
 
 

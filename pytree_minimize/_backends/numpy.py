@@ -81,6 +81,9 @@ class NumpyBackend(Backend):
     to_numpy = staticmethod(to_numpy)
     restore_leaf = staticmethod(restore_leaf)
 
+    #: `(fun, x0_flat, output)` of the evaluation `residual_layout` made, until its first use.
+    _first_residuals: tuple[Callable, np.ndarray, PyTree] | None = None
+
     def value(
         self, fun: Callable, layout: Layout, args: tuple, *, complex_step: bool = False
     ) -> Callable[[np.ndarray], Any]:
@@ -200,14 +203,27 @@ class NumpyBackend(Backend):
     # from the user or from scipy's finite differences.
 
     def residual_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
-        out = optree.tree_map(np.asarray, fun(x0, *args), namespace=NAMESPACE)
+        out = optree.tree_map(np.array, fun(x0, *args), namespace=NAMESPACE)  # copies
+        # scipy evaluates `x0` first: that call is this one, so that `nfev` counts every call.
+        x0_leaves = optree.tree_leaves(x0, namespace=NAMESPACE)
+        self._first_residuals = (fun, layout.ravel([np.asarray(a) for a in x0_leaves]), out)
         return build_layout(out, describe_leaf=describe_leaf, name="fun(x)", allow_complex=False)
+
+    def _first_evaluation(self, fun: Callable, x: np.ndarray) -> PyTree | None:
+        """The output of `fun` at `x` where `residual_layout` just evaluated it there (once)."""
+        first, self._first_residuals = self._first_residuals, None
+        if first is None or first[0] is not fun or not np.array_equal(first[1], x):
+            return None
+        return first[2]
 
     def residual_values(
         self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout
     ) -> Callable[[np.ndarray], np.ndarray]:
         def values(x: np.ndarray) -> np.ndarray:
-            leaves = optree.tree_leaves(fun(unravel(layout, x), *args), namespace=NAMESPACE)
+            out = self._first_evaluation(fun, x)
+            if out is None:
+                out = fun(unravel(layout, x), *args)
+            leaves = optree.tree_leaves(out, namespace=NAMESPACE)
             dtype = np.complex128 if np.iscomplexobj(x) else np.float64
             parts = [np.asarray(leaf, dtype=dtype).ravel() for leaf in leaves]
             return np.concatenate(parts) if len(parts) > 1 else parts[0]

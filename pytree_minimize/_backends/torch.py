@@ -387,9 +387,17 @@ class TorchBackend(Backend):
 
     # Constraints.
 
+    def _as_evaluated(self, layout: Layout, x0: PyTree) -> PyTree:
+        """`x0` as the evaluations pass it to the user's function: tensors (a NumPy `x0`, such as
+        the array scipy makes of a list, becomes float64 CPU tensors, as in every evaluation)."""
+        plan = self.plan(layout)
+        leaves = optree.tree_leaves(x0, namespace=NAMESPACE)
+        flat = layout.ravel([np.asarray(self.to_numpy(leaf)) for leaf in leaves])
+        return plan.tree(plan.to_device(flat))
+
     def output_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
         with torch.no_grad():
-            out = fun(x0, *args)
+            out = fun(self._as_evaluated(layout, x0), *args)
         return build_layout(
             out, describe_leaf=describe_leaf, name="constraint output", allow_complex=False
         )
@@ -447,7 +455,7 @@ class TorchBackend(Backend):
 
     def residual_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
         with torch.no_grad():
-            out = fun(x0, *args)
+            out = fun(self._as_evaluated(layout, x0), *args)
         return build_layout(out, describe_leaf=describe_leaf, name="fun(x)", allow_complex=False)
 
     def _residual_function(self, fun: Callable, layout: Layout, args: tuple) -> Callable:

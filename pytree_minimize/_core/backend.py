@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -227,3 +228,13 @@ class Backend(abc.ABC):
 
 #: How a driver makes the backend of a call: `backend_type(template, args, entry=name)`.
 BackendType = Callable[..., Backend]
+
+
+def backend_class(backend_type: BackendType) -> type[Backend]:
+    """The class `backend_type` makes (a `Backend` subclass, or a `functools.partial` of one
+    binding a framework's options), for its class-level facts before any backend is made."""
+    while isinstance(backend_type, functools.partial):
+        backend_type = backend_type.func
+    if not (isinstance(backend_type, type) and issubclass(backend_type, Backend)):
+        raise TypeError(f"not a backend type: {backend_type!r}")
+    return backend_type

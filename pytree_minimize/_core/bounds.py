@@ -8,10 +8,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import optree
 import scipy.optimize as sopt
 
 from .backend import Backend
-from .tree import Bounds, HostLeaves, Layout, broadcast_prefix, flat_bounds
+from .tree import (
+    NAMESPACE,
+    Bounds,
+    HostLeaves,
+    Layout,
+    broadcast_prefix,
+    flat_bounds,
+    is_array_like,
+)
 
 
 def minimize_bounds(bounds: Any, layout: Layout, backend: HostLeaves) -> sopt.Bounds | None:
@@ -26,6 +35,18 @@ def minimize_bounds(bounds: Any, layout: Layout, backend: HostLeaves) -> sopt.Bo
     keep_feasible = None
     if isinstance(bounds, Bounds):
         pytree_bounds = bounds
+        if _any_true(bounds.keep_feasible):
+            keep_feasible = (
+                broadcast_prefix(
+                    bounds.keep_feasible,
+                    layout,
+                    name="bounds.keep_feasible",
+                    fill=0.0,
+                    host=backend,
+                    like=layout.root,
+                )
+                > 0
+            )
     elif not layout.is_single_array or layout.has_complex:
         raise TypeError(
             f"`bounds` must be a `pytree_minimize.Bounds(lb, ub)` when `x0` is a pytree; got "
@@ -70,6 +91,12 @@ def bounds_pair(bounds: Any, layout: Layout, backend: Backend) -> tuple[np.ndarr
         lb_ub = (bounds.lb, bounds.ub)
     elif isinstance(bounds, tuple | list) and len(bounds) == 2:
         lb_ub = (bounds[0], bounds[1])
+    elif isinstance(bounds, tuple | list):  # scipy's error type for a pair of another length
+        raise ValueError(
+            f"`bounds` must be a pair `(lb, ub)`; got a {type(bounds).__name__} of {len(bounds)} "
+            "entries. Pass `(lb, ub)` (each side a scalar, or a pytree like `x0`) or "
+            "`Bounds(lb, ub)`."
+        )
     else:
         raise TypeError(
             "`bounds` must be `pytree_minimize.Bounds(lb, ub)`, scipy's `Bounds`, or a pair "
@@ -90,8 +117,36 @@ def bounds_pair(bounds: Any, layout: Layout, backend: Backend) -> tuple[np.ndarr
     return flat_bounds(Bounds(lb_side, ub_side), layout, to_numpy=backend.to_numpy)
 
 
+def bounds_of(bounds: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """scipy's own `bounds` of `least_squares` (scipy's `Bounds` or a pair `(lb, ub)`) as flat
+    `(lb, ub)` like the solution `x`, as scipy read them; None where they bound nothing (or are
+    in no form scipy took)."""
+    if isinstance(bounds, sopt.Bounds):
+        sides = (bounds.lb, bounds.ub)
+    elif isinstance(bounds, tuple | list) and len(bounds) == 2:
+        sides = (bounds[0], bounds[1])
+    else:
+        return None
+    try:
+        lb, ub = (
+            np.broadcast_to(np.asarray(side, dtype=np.float64), np.shape(x)) for side in sides
+        )
+    except (TypeError, ValueError):
+        return None
+    if not (np.isfinite(lb).any() or np.isfinite(ub).any()):
+        return None
+    return lb, ub
+
+
 def _is_infinite(side: Any, sign: int) -> bool:
-    return isinstance(side, int | float | np.floating) and side == sign * np.inf
+    return is_array_like(side) and np.ndim(side) == 0 and side is not None and side == sign * np.inf
+
+
+def _any_true(keep_feasible: Any) -> bool:
+    """Whether `keep_feasible` (a bool, an array or a pytree of bools) holds a True."""
+    return any(
+        bool(np.any(leaf)) for leaf in optree.tree_leaves(keep_feasible, namespace=NAMESPACE)
+    )
 
 
 def flat_x_scale(x_scale: Any, layout: Layout, backend: Backend) -> Any:
@@ -107,7 +162,10 @@ def flat_x_scale(x_scale: Any, layout: Layout, backend: Backend) -> Any:
                 f"prefix of it); got {x_scale!r}."
             )
         return x_scale
-    flat = broadcast_prefix(x_scale, layout, name="x_scale", fill=1.0, host=backend, like="x0")
+    try:
+        flat = broadcast_prefix(x_scale, layout, name="x_scale", fill=1.0, host=backend, like="x0")
+    except TypeError as error:  # complex or non-numeric values: scipy's ValueError
+        raise ValueError(str(error)) from None
     if not (np.isfinite(flat).all() and (flat > 0).all()):
         raise ValueError(
             "`x_scale` must hold finite positive numbers, one per parameter (or 'jac'); "

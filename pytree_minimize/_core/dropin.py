@@ -1,22 +1,47 @@
-"""scipy's own reading of its inputs, where `minimize` must behave exactly as scipy does.
+"""scipy's own reading of its inputs, where every entry point must behave exactly as scipy does.
 
-The drop-in rule: where `scipy.optimize.minimize` accepts an input, do what scipy does. This module
-alone knows which `x0` scipy reads as a 1-D array (a number, a flat list or tuple of numbers, an
-integer array) and how it casts it, and it holds the picklable wrappers that hand a user's own
-callables to scipy unchanged (scipy pickles the objective for `options={'workers': pool.map}`,
-so nothing handed to scipy may be a local closure).
+The drop-in rule: where a function of `scipy.optimize` accepts an input, do what scipy does. This
+module alone knows which `x0` scipy reads as a 1-D array (a number, a flat list or tuple of
+numbers, an integer array) and how it casts it (`scipy_array`, applied by `trees.start` for every
+entry point), which problems scipy takes as they are (`takes_as_is`: the NumPy port then calls
+scipy's own function with the user's callables), and it holds the picklable wrappers that hand a
+user's own callables to scipy unchanged (scipy pickles the objective for `workers=pool.map`, so
+nothing handed to scipy may be a local closure).
 """
 
 from __future__ import annotations
 
 import contextlib
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy.optimize as sopt
 
+from .backend import BackendType, backend_class
 from .scipy_compat import approx_derivative
+
+#: scipy's own entry points, bound at import: whoever swaps `scipy.optimize.least_squares` (or
+#: another) for this library's, as the test that runs scipy's own suites does, must not make the
+#: driver call itself.
+SCIPY = types.SimpleNamespace(
+    **{
+        name: getattr(sopt, name)
+        for name in (
+            "minimize",
+            "least_squares",
+            "curve_fit",
+            "root",
+            "differential_evolution",
+            "dual_annealing",
+            "basinhopping",
+            "shgo",
+            "direct",
+        )
+    }
+)
 
 _NUMBER_KINDS = "biuf"
 
@@ -61,6 +86,103 @@ def scipy_array(x0: Any) -> np.ndarray | None:
     else:
         array = array.copy()  # never alias (or later mutate) the caller's array
     return array
+
+
+def is_flat_vector_x0(x0: Any) -> bool:
+    """`x0` is the flat vector itself: a 1-D real floating NumPy array (after `scipy_array`)."""
+    return isinstance(x0, np.ndarray) and x0.ndim == 1 and x0.dtype.kind == "f"
+
+
+def _is_own_form(value: Any) -> bool:
+    """A form only this library reads: a `Bounds` over a pytree, a `LinearConstraint` of a
+    function (each says so by `is_pytree`; their array forms are scipy's own objects)."""
+    return getattr(value, "is_pytree", False) is True
+
+
+def _holds_own_form(value: Any) -> bool:
+    if _is_own_form(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_own_form(v) for v in value.values())
+    if type(value) in (list, tuple):
+        return any(_is_own_form(v) for v in value)
+    return False
+
+
+def has_autodiff(backend_type: BackendType) -> bool:
+    """Whether the backends `backend_type` makes differentiate (without making one)."""
+    return backend_class(backend_type).autodiff
+
+
+def _is_numeric_array(x0: Any) -> bool:
+    """A NumPy array of numbers of any shape, a number, or a flat list or tuple of numbers,
+    complex ones included: what `root` takes (its methods flatten `x0`, and 'df-sane' solves
+    over complex values)."""
+    if isinstance(x0, np.ndarray):
+        return x0.dtype.kind in "biufc"
+    numbers = bool | int | float | complex | np.number | np.bool_
+    if type(x0) in (list, tuple):
+        return bool(x0) and all(isinstance(v, numbers) for v in x0)
+    return isinstance(x0, numbers)
+
+
+def takes_as_is(backend_type: Any, x0: Any, *arguments: Any, any_array: bool = False) -> bool:
+    """True where scipy takes the problem as it is, so the NumPy port hands it to scipy's own
+    function with the user's callables unchanged: a backend without autodiff, `x0` None or read
+    by scipy as a 1-D float array (`scipy_array`, or a 1-D floating array), and no argument (nor
+    an entry of a list, tuple or dict argument: `constraints`, `minimizer_kwargs`) in a form only
+    this library reads (a pytree `Bounds`, a `LinearConstraint` of a function). Then everything
+    scipy does holds: its casts, calling conventions, counts, warnings, errors and result fields,
+    and pickling for `workers`. `any_array`: the entry point takes an array of any shape and
+    complex values too (`root`).
+    """
+    if has_autodiff(backend_type):
+        return False
+    if any_array and _is_numeric_array(x0):
+        pass
+    elif x0 is not None and not is_flat_vector_x0(x0) and scipy_array(x0) is None:
+        return False
+    return not any(_holds_own_form(argument) for argument in arguments)
+
+
+def scipy_forms(value: Any) -> Any:
+    """`value` as scipy takes it: this library's `Bounds` of array-like sides as scipy's own
+    `Bounds` (None meaning unbounded), inside a dict argument (`minimizer_kwargs`) too; anything
+    else unchanged."""
+    from .tree import Bounds
+
+    if isinstance(value, Bounds):
+        lb = -np.inf if value.lb is None else value.lb
+        ub = np.inf if value.ub is None else value.ub
+        return sopt.Bounds(lb, ub, value.keep_feasible)
+    if isinstance(value, dict):
+        return {key: scipy_forms(v) for key, v in value.items()}
+    return value
+
+
+class BestSeen:
+    """The user's objective, handed to scipy unchanged but for telling a monitor (`seen(values)`)
+    what it returned (one value, or a population's values). Picklable for `workers`: a copy in
+    a worker process tells no monitor."""
+
+    __slots__ = ("fun", "monitor")
+
+    def __init__(self, fun: Callable, monitor: Any) -> None:
+        self.fun = fun
+        self.monitor = monitor
+
+    def __call__(self, x: np.ndarray, *args: Any) -> Any:
+        out = self.fun(x, *args)
+        if self.monitor is not None:
+            with contextlib.suppress(TypeError, ValueError):  # scipy reports a malformed value
+                self.monitor.seen(np.asarray(out, dtype=np.float64))
+        return out
+
+    def __getstate__(self) -> tuple:
+        return (self.fun, None)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.fun, self.monitor = state
 
 
 class BoundArgs:
@@ -114,6 +236,16 @@ def warn_ignored_constraints(method: str) -> None:
         "them; use SLSQP, trust-constr, COBYLA or COBYQA to respect them.",
         RuntimeWarning,
         stacklevel=4,
+    )
+
+
+def warn_unused_jacobian(method: str) -> None:
+    """scipy warns (RuntimeWarning) that a `root` method uses no Jacobian, and ignores `jac`."""
+    warnings.warn(
+        f"Method {method} does not use the jacobian (jac); `jac` is ignored, as scipy ignores "
+        "it. Use method='hybr' or 'lm' to use it.",
+        RuntimeWarning,
+        stacklevel=5,
     )
 
 

@@ -9,9 +9,14 @@ from typing import Any
 import numpy as np
 
 
+def progress_on(progress: Any) -> bool:
+    """Whether `progress` asks for a bar: True or a tqdm instance (None and False do not)."""
+    return not (progress is None or (isinstance(progress, bool | np.bool_) and not progress))
+
+
 def make_progress(progress: Any) -> Any:
     """A tqdm bar for `progress=True`, the user's own tqdm instance, or None when off."""
-    if progress is None or (isinstance(progress, bool | np.bool_) and not progress):
+    if not progress_on(progress):
         return None
     if isinstance(progress, bool | np.bool_):
         from tqdm.auto import tqdm

@@ -82,6 +82,23 @@ def check_sparse(sparse: Any) -> bool | str:
     )
 
 
+def refuse_forced(sparse: Any, backend_name: str) -> None:
+    """Check the `sparse` option, and raise where `sparse=True` meets a path that detects no
+    sparsity (a backend without detection, or scipy's own function taking the problem as it
+    is)."""
+    if check_sparse(sparse) is True:
+        raise ValueError(_no_detection(backend_name))
+
+
+def _no_detection(backend_name: str) -> str:
+    return (
+        f"`sparse=True` needs sparsity detection from the function's program, which the "
+        f"{backend_name} backend does not have; sparse derivatives come from the JAX entry "
+        "points (`pytree_minimize.minimize`, `least_squares`, `root`). Pass `sparse='auto'` or "
+        "False here."
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Patterns and sparse matrices.
 
@@ -270,16 +287,10 @@ class SparsePolicy:
 
     def refuse_forced(self) -> None:
         """Raise where `sparse=True` meets a path that detects no sparsity."""
-        if self.sparse is True:
-            raise ValueError(self._no_detection())
+        refuse_forced(self.sparse, self.backend.name)
 
     def _no_detection(self) -> str:
-        return (
-            f"`sparse=True` needs sparsity detection from the function's program, which the "
-            f"{self.backend.name} backend does not have; sparse derivatives come from the JAX "
-            "entry points (`pytree_minimize.minimize`, `least_squares`, `root`). Pass "
-            "`sparse='auto'` or False here."
-        )
+        return _no_detection(self.backend.name)
 
     def _ask(self, name: str, build: Callable[[], SparseMatrix | None]) -> SparseMatrix | None:
         try:

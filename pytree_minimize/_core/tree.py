@@ -40,7 +40,12 @@ class LeafSpec(NamedTuple):
 
 
 class Bounds(NamedTuple):
-    """Lower and upper bounds on a pytree of parameters.
+    """Lower and upper bounds on a pytree of parameters, with scipy's arguments.
+
+    `Bounds(lb, ub, keep_feasible)` is called as `scipy.optimize.Bounds` is. For an array `x0`
+    (and array-like sides: numbers, arrays, flat lists of numbers) it means what scipy's does,
+    and where a problem goes to scipy unchanged (the NumPy port with a 1-D `x0`) scipy receives a
+    `scipy.optimize.Bounds` made from it. For a pytree `x0` each side is a pytree prefix.
 
     Args:
         lb: None (unbounded below), a pytree like `x0`, or a prefix of it: a scalar or array at a
@@ -48,6 +53,8 @@ class Bounds(NamedTuple):
             node leaves that subtree unbounded; lists of numbers read as arrays. A flat vector
             of all of `x0`'s elements (in the layout's order) is also read. `-inf` is allowed.
         ub: The same for the upper bound.
+        keep_feasible: Whether the iterates must stay inside the bounds (scipy's; trust-constr
+            honours it): a bool, or per element like `lb`.
 
     Examples:
         >>> import numpy as np
@@ -59,6 +66,27 @@ class Bounds(NamedTuple):
 
     lb: PyTree = None
     ub: PyTree = None
+    keep_feasible: Any = False
+
+    @property
+    def is_pytree(self) -> bool:
+        """Whether a side is a pytree rather than something scipy reads as an array (a number,
+        None, a NumPy array, a flat list or tuple of numbers)."""
+        return not all(map(is_array_like, (self.lb, self.ub, self.keep_feasible)))
+
+
+def is_array_like(value: Any) -> bool:
+    """What scipy reads as an array and this library as one too: None, a real number, a NumPy
+    array of numbers, a flat list or tuple of real numbers."""
+    if value is None or isinstance(value, bool | int | float | np.integer | np.floating):
+        return True
+    if isinstance(value, np.ndarray | np.bool_):
+        return value.dtype.kind in "biuf"
+    if type(value) in (list, tuple):
+        return all(
+            isinstance(v, bool | int | float | np.integer | np.floating | np.bool_) for v in value
+        )
+    return False
 
 
 def flatten(tree: PyTree) -> tuple[list[Any], optree.PyTreeSpec]:

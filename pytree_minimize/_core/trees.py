@@ -80,6 +80,12 @@ class Start(NamedTuple):
     x0_flat: np.ndarray
     trees: Trees
 
+    @property
+    def x0(self) -> PyTree:
+        """`x0` as read: the array scipy would make of an array-like `x0` (a number, a list of
+        numbers, an integer array; see `dropin.scipy_array`), else the user's pytree."""
+        return self.layout.unflatten(self.trees.x0_leaves)
+
 
 def start(
     backend_type: BackendType,
@@ -91,7 +97,8 @@ def start(
     allow_complex: bool = True,
     finite: bool = False,
 ) -> Start:
-    """Make the call's backend (`backend_type(x0, args, entry=entry)`), then lay out `x0`.
+    """Read `x0` as scipy does where scipy reads it as a 1-D array (`dropin.scipy_array`), make
+    the call's backend (`backend_type(x0, args, entry=entry)`), then lay out `x0`.
 
     Args:
         backend_type: Makes the backend.
@@ -100,6 +107,7 @@ def start(
         entry: The entry point's public name, for the backend's messages.
         name, allow_complex, finite: As for :func:`lay_out`.
     """
+    x0 = as_scipy_reads(x0)
     backend = backend_type(x0, args, entry=entry)
     return lay_out(backend, x0, name=name, allow_complex=allow_complex, finite=finite)
 
@@ -112,7 +120,8 @@ def lay_out(
     allow_complex: bool = True,
     finite: bool = False,
 ) -> Start:
-    """Check and lay out `x0` (named `name` in messages) for the call's `backend`.
+    """Check and lay out `x0` (named `name` in messages) for the call's `backend`; an `x0` that
+    scipy reads as a 1-D array is that array (`dropin.scipy_array`), so `Start.x0` is it.
 
     Args:
         backend: The call's backend.
@@ -122,6 +131,7 @@ def lay_out(
         finite: Whether to require finite values (the global methods and the residual entry
             points; `minimize` starts from a non-finite `x0`, as scipy does).
     """
+    x0 = as_scipy_reads(x0)
     layout = build_layout(
         x0, describe_leaf=backend.describe_leaf, name=name, allow_complex=allow_complex
     )
@@ -130,6 +140,13 @@ def lay_out(
     if finite:
         check_finite(layout, x0_flat)
     return Start(backend, layout, x0_flat, Trees(layout, x0_leaves, backend))
+
+
+def as_scipy_reads(x0: PyTree) -> PyTree:
+    """`x0`, or the 1-D array scipy makes of it where scipy reads it as one (the drop-in rule:
+    `fun` receives that array and `res.x` is one)."""
+    array = dropin.scipy_array(x0)
+    return x0 if array is None else array
 
 
 def check_finite(layout: Layout, flat: np.ndarray) -> None:

@@ -18,6 +18,8 @@ from .._constraints import parse as _constraint_parse
 from .._core import methods as _methods
 from .._core.backend import BackendType
 from .._core.callbacks import check_callable, wants_intermediate_result
+from .._core.dropin import SCIPY, BestSeen, is_flat_vector, scipy_forms, takes_as_is
+from .._core.progress import progress_on
 from .._core.scipy_compat import dual_annealing_local_maxiter
 from .problem import (
     DriverMethod,
@@ -67,17 +69,54 @@ def _run(problem: Problem, monitor: Monitor, solve: Callable[[], Any]) -> sopt.O
     return result
 
 
-def _x_callback(problem: Problem, monitor: Monitor, user: Any) -> Callable:
-    """scipy's `callback(xk, *rest)`, recording the best value so far, then the user's with a
-    pytree `x`."""
+def _x_callback(tree: Callable[[np.ndarray], Any], monitor: Monitor, user: Any) -> Callable:
+    """scipy's `callback(xk, *rest)`, recording the best value so far, then the user's with `x`
+    as `tree(x)` (a pytree like the parameters)."""
 
     def callback(x: np.ndarray, *rest: Any) -> Any:
         monitor.step(rest[0] if rest else None)
         if user is not None:
-            return user(problem.tree(x), *rest)
+            return user(tree(x), *rest)
         return None
 
     return callback
+
+
+def _same(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+def _as_scipy(
+    name: str,
+    func: Callable,
+    first: Any,
+    options: dict[str, Any],
+    make_callback: Callable[..., Callable],
+    *,
+    watch_values: bool = False,
+) -> sopt.OptimizeResult:
+    """scipy's own global method `name` on a problem it takes as it is (`dropin.takes_as_is`):
+    `func(first, **options)` with the user's callables unchanged. A `callback` or `progress` is
+    seen through a wrapper (`make_callback(tree, monitor, user)`) that also records `history`;
+    `watch_values` (scipy's callback carries no value: shgo, direct) also tells the monitor what
+    `func` returns, through a picklable wrapper."""
+    progress = options.pop("progress")
+    if "seed" in options:
+        _legacy_seed(options, name)
+    options = scipy_forms(options)
+    first = scipy_forms(first)
+    solve = getattr(SCIPY, name)
+    user = options.get("callback")
+    if user is None and not progress_on(progress):
+        return solve(func, first, **options)
+    monitor = Monitor(progress)
+    options["callback"] = make_callback(_same, monitor, user)
+    try:
+        result = solve(BestSeen(func, monitor) if watch_values else func, first, **options)
+    finally:
+        monitor.history.close()
+    result.history = monitor.history.as_dict(None)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,6 +126,8 @@ def differential_evolution(
     backend_type: BackendType, func: Any, bounds: Any, **options: Any
 ) -> sopt.OptimizeResult:
     """See `pytree_minimize.differential_evolution`."""
+    if takes_as_is(backend_type, options["x0"], bounds, options["constraints"]):
+        return _as_scipy("differential_evolution", func, bounds, options, _de_callback)
     prob, x0 = problem(
         backend_type,
         func,
@@ -119,10 +160,13 @@ def differential_evolution(
             if isinstance(workers, int) and deferred and prob.backend.vectorizes:
                 workers = population_map(batched(prob, monitor))
         scipy_constraints = feasibility_constraints(prob, constraint_list)
-        return sopt.differential_evolution(
+        if vectorized:
+            # scipy then tests a whole population at once, (n, S) in and (m, S) out.
+            scipy_constraints = [_columnwise(c) for c in scipy_constraints]
+        return SCIPY.differential_evolution(
             objective,
             sopt.Bounds(prob.lb, prob.ub),
-            callback=_de_callback(prob, monitor, user_callback),
+            callback=_de_callback(prob.tree, monitor, user_callback),
             polish=_polisher(prob, monitor, polish, constraint_list),
             init=init if isinstance(init, str) else prob.batch(init, name="init"),
             workers=workers,
@@ -136,7 +180,28 @@ def differential_evolution(
     return result
 
 
-def _de_callback(problem: Problem, monitor: Monitor, user: Any) -> Callable:
+class _Columns:
+    """A constraint function of one flat point, called as scipy calls a vectorised one: on the
+    (n, S) columns of a population, returning (m, S)."""
+
+    def __init__(self, fun: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.fun = fun
+
+    def __call__(self, xs: np.ndarray) -> np.ndarray:
+        xs = np.asarray(xs)
+        if xs.ndim == 1:
+            return self.fun(xs)
+        return np.stack([np.atleast_1d(self.fun(column)) for column in xs.T], axis=-1)
+
+
+def _columnwise(constraint: Any) -> Any:
+    """A feasibility constraint for `vectorized=True` (a matrix one acts on columns as it is)."""
+    if isinstance(constraint, sopt.NonlinearConstraint):
+        return sopt.NonlinearConstraint(_Columns(constraint.fun), constraint.lb, constraint.ub)
+    return constraint
+
+
+def _de_callback(tree: Callable[[np.ndarray], Any], monitor: Monitor, user: Any) -> Callable:
     new_style = user is not None and wants_intermediate_result(user)
 
     def callback(intermediate_result: sopt.OptimizeResult) -> bool:
@@ -145,10 +210,10 @@ def _de_callback(problem: Problem, monitor: Monitor, user: Any) -> Callable:
             return False
         if new_style:
             converted = sopt.OptimizeResult(intermediate_result)
-            converted.x = problem.tree(intermediate_result.x)
+            converted.x = tree(intermediate_result.x)
             return bool(user(intermediate_result=converted))
         # scipy's legacy convention for differential_evolution: `callback(xk, convergence)`.
-        return bool(user(problem.tree(intermediate_result.x), intermediate_result.convergence))
+        return bool(user(tree(intermediate_result.x), intermediate_result.convergence))
 
     return callback
 
@@ -176,7 +241,9 @@ def _polisher(problem: Problem, monitor: Monitor, polish: Any, constraints: list
         objective = lambda x: func(x, *args)
 
     def user_polish(fun: Any, x0: np.ndarray, *, bounds: sopt.Bounds, **_: Any) -> Any:
-        box = problem.pytree_bounds(bounds.lb, bounds.ub)
+        # For a single 1-D array, scipy's own `Bounds`, as scipy hands them.
+        flat = is_flat_vector(problem.layout)
+        box = bounds if flat else problem.pytree_bounds(bounds.lb, bounds.ub)
         result = polish(objective, problem.tree(x0), bounds=box, constraints=constraints)
         if isinstance(result, sopt.OptimizeResult):  # scipy rejects anything else
             to_flat(problem, result)
@@ -192,6 +259,8 @@ def dual_annealing(
     backend_type: BackendType, func: Any, bounds: Any, **options: Any
 ) -> sopt.OptimizeResult:
     """See `pytree_minimize.dual_annealing`."""
+    if takes_as_is(backend_type, options["x0"], bounds, options["minimizer_kwargs"]):
+        return _as_scipy("dual_annealing", func, bounds, options, _x_callback)
     prob, x0 = problem(
         backend_type, func, bounds, options.pop("x0"), options.pop("args"), method="dual_annealing"
     )
@@ -210,11 +279,11 @@ def dual_annealing(
         }
 
     def solve() -> sopt.OptimizeResult:
-        return sopt.dual_annealing(
+        return SCIPY.dual_annealing(
             value(prob, monitor),
             sopt.Bounds(prob.lb, prob.ub),
             minimizer_kwargs={"method": local_method(prob, monitor, kwargs, count_calls=True)},
-            callback=_x_callback(prob, monitor, user_callback),
+            callback=_x_callback(prob.tree, monitor, user_callback),
             x0=x0,
             **options,
         )
@@ -249,6 +318,8 @@ def basinhopping(
     backend_type: BackendType, func: Any, x0: Any, **options: Any
 ) -> sopt.OptimizeResult:
     """See `pytree_minimize.basinhopping`."""
+    if x0 is not None and takes_as_is(backend_type, x0, options["minimizer_kwargs"]):
+        return _as_scipy("basinhopping", func, x0, options, _x_callback)
     kwargs = check_minimizer_kwargs(options.pop("minimizer_kwargs"))
     if x0 is None:
         raise TypeError("`x0` is required by `basinhopping`; pass the starting pytree.")
@@ -276,13 +347,13 @@ def basinhopping(
         return accept_test(f_new=f_new, x_new=prob.tree(x_new), f_old=f_old, x_old=prob.tree(x_old))
 
     def solve() -> sopt.OptimizeResult:
-        return sopt.basinhopping(
+        return SCIPY.basinhopping(
             value(prob, monitor),
             x0_flat,
             minimizer_kwargs={"method": local_method(prob, monitor, kwargs)},
             take_step=None if take_step is None else _TreeStep(prob, take_step),
             accept_test=None if accept_test is None else accept,
-            callback=_x_callback(prob, monitor, user_callback),
+            callback=_x_callback(prob.tree, monitor, user_callback),
             **options,
         )
 
@@ -299,7 +370,11 @@ def basinhopping(
 
 def shgo(backend_type: BackendType, func: Any, bounds: Any, **options: Any) -> sopt.OptimizeResult:
     """See `pytree_minimize.shgo`."""
-    prob, _ = problem(backend_type, func, bounds, None, options.pop("args"), method="shgo")
+    if takes_as_is(backend_type, None, bounds, options["constraints"], options["minimizer_kwargs"]):
+        return _as_scipy("shgo", func, bounds, options, _x_callback, watch_values=True)
+    prob, _ = problem(
+        backend_type, func, bounds, None, options.pop("args"), method="shgo", finite=False
+    )
     monitor = Monitor(options.pop("progress"))
     user_callback = options.pop("callback")
     check_callable(user_callback, "callback", "callback(xk)", optional=True)
@@ -321,6 +396,13 @@ def shgo(backend_type: BackendType, func: Any, bounds: Any, **options: Any) -> s
     if info.constraints and constraint_list:
         local.setdefault("constraints", constraint_list)
     local.pop("bounds", None)  # shgo bounds each local search itself
+    # scipy hands `options`' jac, hess and hessp to the local minimiser, as functions of `x`.
+    shgo_options = dict(options.get("options") or {})
+    for key in ("jac", "hess", "hessp"):
+        if key in shgo_options:
+            local.setdefault(key, shgo_options.pop(key))
+    if options.get("options") is not None:
+        options["options"] = shgo_options
 
     def callback(x: Any, *rest: Any) -> Any:  # the driver calls it with the pytree `x`
         monitor.step()
@@ -340,7 +422,7 @@ def shgo(backend_type: BackendType, func: Any, bounds: Any, **options: Any) -> s
             # serial path (workers=1) reads a NaN value as inf; its parallel path does not.
             evaluate = batched(prob, monitor)
             workers = population_map(evaluate, nan_to_inf=workers == 1)
-        return sopt.shgo(
+        return SCIPY.shgo(
             value(prob, monitor),
             list(zip(prob.lb, prob.ub, strict=True)),
             constraints=scipy_constraints or None,
@@ -366,16 +448,18 @@ def direct(
     backend_type: BackendType, func: Any, bounds: Any, **options: Any
 ) -> sopt.OptimizeResult:
     """See `pytree_minimize.direct`."""
+    if takes_as_is(backend_type, None, bounds):
+        return _as_scipy("direct", func, bounds, options, _x_callback, watch_values=True)
     prob, _ = problem(backend_type, func, bounds, None, options.pop("args"), method="direct")
     monitor = Monitor(options.pop("progress"))
     user_callback = options.pop("callback")
     check_callable(user_callback, "callback", "callback(xk)", optional=True)
 
     def solve() -> sopt.OptimizeResult:
-        return sopt.direct(
+        return SCIPY.direct(
             value(prob, monitor),
             sopt.Bounds(prob.lb, prob.ub),
-            callback=_x_callback(prob, monitor, user_callback),
+            callback=_x_callback(prob.tree, monitor, user_callback),
             **options,
         )
 

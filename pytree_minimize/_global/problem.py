@@ -82,9 +82,10 @@ class Problem:
         self.backend_type = backend_type
         self.func = func
         self.args = args
-        self.template = template
         begun = start(backend_type, template, args, entry=method, name=name, allow_complex=False)
         self.backend, self.layout, self.trees = begun.backend, begun.layout, begun.trees
+        #: The parameters' pytree as read (an array-like `x0` is scipy's array).
+        self.template = begun.x0
         self.lb = np.full(self.layout.n, -np.inf)
         self.ub = np.full(self.layout.n, np.inf)
 
@@ -166,8 +167,10 @@ def problem(
     *,
     method: str,
     needs_bounds: bool = True,
+    finite: bool = True,
 ) -> tuple[Problem, np.ndarray | None]:
-    """The checked problem and the flat `x0` (None without one)."""
+    """The checked problem and the flat `x0` (None without one); `finite`: the method needs
+    finite bounds (every one but shgo, which takes an open side as scipy's does)."""
     if not callable(func):
         raise TypeError(
             f"`func` must be callable as `func(x, *args)`; got {type(func).__name__}. Pass the "
@@ -207,10 +210,10 @@ def problem(
             )
         result.lb, result.ub = scipy_box
     if bounds is not None:
-        _check_box(result, method)
+        _check_box(result, method, finite=finite)
     x0_flat = None
     if x0 is not None:
-        x0_flat = result.flat(x0, name="x0")
+        x0_flat = result.flat(result.template, name="x0")
         check_finite(result.layout, x0_flat)
     return result, x0_flat
 
@@ -228,24 +231,31 @@ def _scipy_box(bounds: Any) -> tuple[np.ndarray, np.ndarray]:
             dtype=np.float64,
         ).reshape(-1, 2)
     except (TypeError, ValueError):
-        raise TypeError(
+        # scipy's error type (a number, a string, a pair of three values all raise ValueError)
+        raise ValueError(
             f"`bounds` must be `pytree_minimize.Bounds(lb, ub)`, scipy's `Bounds`, or a sequence "
-            f"of `(min, max)` pairs; got {type(bounds).__name__}."
+            f"of `(min, max)` pairs; got {_describe_bounds(bounds)}."
         ) from None
     return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
-def _check_box(problem: Problem, method: str) -> None:
+def _describe_bounds(bounds: Any) -> str:
+    if isinstance(bounds, list | tuple):
+        return f"a {type(bounds).__name__} holding {bounds!r}"
+    return f"a {type(bounds).__name__}"
+
+
+def _check_box(problem: Problem, method: str, *, finite: bool) -> None:
     lb, ub = problem.lb, problem.ub
+    check_bound_order(lb, ub, problem.layout)
     bad = np.flatnonzero(~(np.isfinite(lb) & np.isfinite(ub)))
-    if bad.size:
+    if finite and bad.size:
         where = element_at(problem.layout, int(bad[0]))
         raise ValueError(
             f"`bounds` must be finite for `{method}`; at {where} lb={lb[bad[0]]}, ub="
             f"{ub[bad[0]]}. Give every parameter a finite lower and upper bound "
             "(a side left None is unbounded)."
         )
-    check_bound_order(lb, ub, problem.layout)
 
 
 def feasibility_constraints(problem: Problem, constraints: list) -> list:

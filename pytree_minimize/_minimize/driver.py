@@ -36,7 +36,7 @@ from .._core.methods import (
 from .._core.progress import History, make_progress
 from .._core.recorder import Recorder
 from .._core.sparse import SparsePolicy
-from .._core.tree import Bounds, Layout, PyTree, build_layout
+from .._core.tree import Layout, PyTree, build_layout
 from .._core.trees import Trees, lay_out
 from . import fixed_variables as _fixed_variables
 
@@ -163,7 +163,7 @@ def hessians(
             matrix = user_hess(trees.tree(x), *args)
             if isinstance(matrix, LinearOperator) or scipy.sparse.issparse(matrix):
                 return matrix  # scipy takes both as they are
-            matrix = np.asarray(matrix, dtype=np.float64)
+            matrix = np.atleast_2d(np.asarray(matrix, dtype=np.float64))  # as scipy reads it
             if matrix.shape != (layout.n, layout.n):
                 raise ValueError(
                     f"`hess` returned shape {matrix.shape}; expected ({layout.n}, {layout.n}), "
@@ -448,20 +448,14 @@ def _check_derivatives(
 
 
 def _is_scipy_problem(backend: Backend, x0: Any, bounds: Any, constraints: Any) -> bool:
-    """True where the problem is one scipy takes as it is: a backend without autodiff (NumPy),
-    a 1-D real float array `x0` (the flat vector itself) and bounds and constraints in scipy's
-    own forms. Then scipy gets the user's callables unchanged, so it does exactly what it does
-    for them (lists and sparse matrices as derivatives, complex steps, pickling for `workers`,
-    custom methods, its own errors)."""
-    if backend.autodiff or not isinstance(x0, np.ndarray) or x0.ndim != 1:
+    """True where the problem is one scipy takes as it is (`dropin.takes_as_is`): a backend
+    without autodiff (NumPy), a 1-D real float array `x0` (the flat vector itself) and bounds
+    and constraints in scipy's own forms. Then scipy gets the user's callables unchanged, so it
+    does exactly what it does for them (lists and sparse matrices as derivatives, complex steps,
+    pickling for `workers`, custom methods, its own errors)."""
+    if not isinstance(x0, np.ndarray):
         return False
-    if x0.dtype.kind != "f" or isinstance(bounds, Bounds):
-        return False
-    try:
-        constraint_list = _constraints.as_list(constraints)
-    except TypeError:
-        return True  # the parser's error, in `_minimize_as_scipy`
-    return not any(isinstance(c, _constraints.LinearConstraint) for c in constraint_list)
+    return _dropin.takes_as_is(type(backend), x0, bounds, constraints)
 
 
 def _minimize_as_scipy(
@@ -484,6 +478,7 @@ def _minimize_as_scipy(
     """`scipy.optimize.minimize` itself on a problem it takes as it is (see `_is_scipy_problem`),
     with this library's `history` and progress bar added through picklable wrappers."""
     layout = build_layout(x0, describe_leaf=backend.describe_leaf)
+    bounds = _dropin.scipy_forms(bounds)  # this library's `Bounds` of arrays: scipy's `Bounds`
     # The one constraint parser reads them first: where scipy would fail on a malformed
     # constraint, the error names the constraint and the fix.
     for index, constraint in enumerate(_constraints.as_list(constraints)):

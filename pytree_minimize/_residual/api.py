@@ -98,7 +98,7 @@ def curve_fit(
     f: Callable[..., Any],
     xdata: Any,
     ydata: Any,
-    p0: PyTree,
+    p0: PyTree = None,
     sigma: Any = None,
     absolute_sigma: bool = False,
     check_finite: bool | None = None,
@@ -110,25 +110,32 @@ def curve_fit(
     nan_policy: str | None = None,
     **kwargs: Any,
 ) -> tuple:
-    """Fit `f(xdata, params)` to data with `scipy.optimize.curve_fit`, `params` a $tree.
+    """Fit a model to data with `scipy.optimize.curve_fit`, its parameters an array or a $tree.
 
-    The arguments, their order and their defaults are scipy's, except that `p0` is required
-    (it fixes the parameter $tree) and `f` takes it whole. `jac=None` means $jacobian_none.
+    The arguments, their order and their defaults are scipy's, and so is the call of `f`: where
+    `p0` is None or an array (a number, a list of numbers, a 1-D array), `f(xdata, *params)` as
+    in scipy, with as many parameters as `p0` has elements or, for `p0=None`, as `f` takes after
+    `xdata` (scipy's rule), and `popt` an array. Where `p0` is a $tree (a dict, nested
+    structures), `f(xdata, params)` takes it whole and `popt` is shaped like it. `jac=None`
+    means $jacobian_none.
 
     Args:
-        f: `f(xdata, params)` returning the model at `xdata` (an array, or a $tree of arrays
-            raveled in optree order to match `ydata`); $code.
+        f: `f(xdata, *params)`, or `f(xdata, params)` for a $tree `p0`, returning the model at
+            `xdata` (an array, or a $tree of arrays raveled in optree order to match `ydata`);
+            $code.
         xdata: The independent variable: an array, or any $tree (passed to `f` as it is).
         ydata: The dependent data, a 1-D array (or array-like) of m values.
-        p0: Initial parameters, a $tree of $leaves.
+        p0: Initial parameters: None (scipy's start, from `f`'s signature and `bounds`), an
+            array of them, or a $tree of $leaves.
         sigma: None, 1-D errors of `ydata`, or its m-by-m covariance matrix (as scipy's).
         absolute_sigma: As scipy's: whether `sigma` is absolute (else `pcov` is rescaled).
         check_finite: As scipy's (checks `ydata` and array `xdata`).
         bounds: `Bounds(lb, ub)`, scipy's `Bounds`, or a pair `(lb, ub)`; each side a scalar, a
             $tree like `p0` or a prefix of it.
         method: None ('lm' without bounds, 'trf' with), 'lm', 'trf' or 'dogbox'.
-        jac: None ($jacobian_none), '2-point', '3-point', 'cs', or `jac(xdata, params)`
-            returning the m-by-n Jacobian over the flat vector.
+        jac: None ($jacobian_none), '2-point', '3-point', 'cs', or `jac(xdata, *params)`
+            (`jac(xdata, params)` for a $tree `p0`) returning the m-by-n Jacobian over the flat
+            vector.
         full_output: Also return scipy's `infodict`, `mesg` and `ier`.
         nan_policy: As scipy's (None, 'raise' or 'omit').
         **kwargs: Passed to scipy's `leastsq` ('lm') or `least_squares` (otherwise); an
@@ -136,9 +143,10 @@ def curve_fit(
 
     Returns:
         `(popt, pcov)`, or `(popt, pcov, infodict, mesg, ier)` with `full_output=True`. `popt`
-        has `p0`'s structure ($result_leaves); `pcov` is the n-by-n covariance over the flat
-        vector (leaves raveled in optree order); `standard_errors(pcov, popt)` gives the
-        standard errors shaped like `p0`.
+        is an array for an array `p0` (or None), else it has `p0`'s structure
+        ($result_leaves); `pcov` is the n-by-n covariance over the flat vector (leaves raveled
+        in optree order); `standard_errors(pcov, popt)` gives the standard errors shaped like
+        `p0`.
 
     Examples:
         >>> import numpy as np
@@ -152,6 +160,11 @@ def curve_fit(
         >>> popt, pcov = curve_fit(model, x, y, p0)
         >>> round(float(popt["decay"]["rate"]), 4), round(float(popt["offset"]), 4), pcov.shape
         (1.3, 0.5, (3, 3))
+        >>> def flat_model(x, amp, rate, offset):  # scipy's convention, p0 from the signature
+        ...     return amp * $exp(-rate * x) + offset
+        >>> popt, pcov = curve_fit(flat_model, x, y)
+        >>> [round(float(v), 4) for v in popt]
+        [2.5, 1.3, 0.5]
     """
     raise NotImplementedError  # the stub of every framework's `curve_fit` (`_core.surface`)
 

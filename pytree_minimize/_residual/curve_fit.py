@@ -2,23 +2,31 @@
 
 scipy's own `curve_fit` does the work, so its choices all hold: 'lm' (MINPACK's `leastsq`)
 without bounds and 'trf' with them, `sigma` as errors or as a covariance, `nan_policy`, and its
-covariance formula. This module only translates: the model `f(xdata, params)` of a parameter
-pytree becomes scipy's `f(xdata, *flat_params)` with a `jac` from autodiff, and `popt` comes
-back shaped like `p0`.
+covariance formula. This module only translates the model, in one of two conventions:
+
+- scipy's, where `p0` is None or what scipy reads as a 1-D array: `f(xdata, *params)`, the
+  number of parameters from `p0` or from `f`'s signature (scipy's rule), `popt` an array. The
+  NumPy port then calls scipy's `curve_fit` with the user's callables unchanged
+  (`dropin.takes_as_is`); a backend with autodiff adds the Jacobian.
+- the pytree one, where `p0` is a pytree: `f(xdata, params)` with `params` like `p0`, and `popt`
+  shaped like `p0`.
+
+Either way scipy receives `f(xdata, *flat_params)` with a `jac` from autodiff.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.optimize as sopt
 
 from .._core.backend import Backend, BackendType
 from .._core.bounds import bounds_pair, flat_x_scale
 from .._core.callbacks import check_callable
+from .._core.dropin import SCIPY, is_flat_vector_x0, scipy_array, scipy_forms, takes_as_is
 from .._core.tree import PyTree, build_layout, describe_host_leaf
 from .._core.trees import Start, start
 from . import residuals as _residuals
@@ -32,17 +40,35 @@ def _params_first(f: Callable) -> Callable:
     return model
 
 
+def _params_spread(f: Callable) -> Callable:
+    def model(params: Any, xdata: Any) -> Any:
+        return f(xdata, *(params[i] for i in range(params.shape[0])))
+
+    return model
+
+
 class _FlatModel:
-    """scipy's `f(xdata, *p)` and `jac(xdata, *p)` for the model of a parameter pytree.
+    """scipy's `f(xdata, *p)` and `jac(xdata, *p)` for the user's model.
 
     The evaluations are built for the `xdata` scipy passes (scipy may convert it, or drop the
     points that hold NaN), once per distinct `xdata` object.
+
+    Args:
+        backend: The call's backend.
+        f: The user's model.
+        start: `p0` laid out.
+        spread: scipy's convention, `f(xdata, *params)`; else `f(xdata, params)`.
     """
 
-    def __init__(self, backend: Backend, f: Callable, start: Start, p0: PyTree, autodiff: bool):
-        self.backend, self.start, self.p0 = backend, start, p0
-        self.model = _residuals.adapted(f, "params_first", _params_first)
-        self.autodiff = autodiff
+    def __init__(self, backend: Backend, f: Callable, start: Start, *, spread: bool):
+        self.backend, self.start = backend, start
+        if spread:
+            self.model = _residuals.adapted(f, "params_spread", _params_spread)
+        else:
+            self.model = _residuals.adapted(f, "params_first", _params_first)
+        #: Whether scipy gets this model's Jacobian (else it differences the values, which then
+        #: come in their own precision).
+        self.exact_jacobian = False
         self._xdata: Any = None
         self._residuals: Residuals | None = None
         self._jacobian: Callable | None = None
@@ -50,14 +76,16 @@ class _FlatModel:
     def residuals(self, xdata: Any) -> Residuals:
         if self._residuals is None or xdata is not self._xdata:
             self._residuals = Residuals(
-                self.backend, self.model, self.start.layout, (xdata,), self.p0
+                self.backend, self.model, self.start.layout, (xdata,), self.start.x0
             )
             self._jacobian = None
             self._xdata = xdata
         return self._residuals
 
     def f(self, xdata: Any, *params: float) -> np.ndarray:
-        return self.residuals(xdata).values(np.asarray(params, dtype=np.float64))
+        residuals = self.residuals(xdata)
+        values = residuals.values if self.exact_jacobian else residuals.differenced_values()
+        return values(np.asarray(params, dtype=np.float64))
 
     def jac(self, xdata: Any, *params: float) -> np.ndarray:
         residuals = self.residuals(xdata)
@@ -85,40 +113,79 @@ def curve_fit(
 ) -> tuple:
     """scipy.optimize.curve_fit over pytrees for any backend (see `pytree_minimize.curve_fit`);
     options by keyword."""
-    check_callable(f, "f", "f(xdata, params)")
+    check_callable(f, "f", "f(xdata, *params)")
+    options = dict(
+        sigma=sigma, absolute_sigma=absolute_sigma, check_finite=check_finite, method=method,
+        full_output=full_output, nan_policy=nan_policy, **kwargs,
+    )  # fmt: skip
+    spread = p0 is None or scipy_array(p0) is not None or is_flat_vector_x0(p0)
+    if spread and takes_as_is(backend_type, p0, bounds):
+        return SCIPY.curve_fit(f, xdata, ydata, p0, bounds=scipy_forms(bounds), jac=jac, **options)
     if p0 is None:
-        raise TypeError(
-            "`p0` is required: a pytree of floating-point initial values, whose structure "
-            "`f(xdata, params)` receives as `params`."
-        )
+        p0 = _feasible_start(_parameter_count(f), bounds)
+    if sigma is not None and np.ndim(sigma) == 0:
+        # scipy's meaning of a scalar `sigma`, the same error for every point, as a vector: scipy
+        # transforms a given Jacobian (this driver's, from autodiff) only by a vector or matrix.
+        options["sigma"] = np.full(np.size(ydata), float(sigma))
     begun = start(backend_type, p0, (), entry="curve_fit", name="p0", finite=True)
     backend = begun.backend
-    lb, ub = bounds_pair(bounds, begun.layout, backend)
-    if "x_scale" in kwargs:
-        kwargs["x_scale"] = flat_x_scale(kwargs["x_scale"], begun.layout, backend)
-    model = _FlatModel(backend, f, begun, p0, backend.autodiff)
-    with backend.precision(begun.layout):
-        scipy_jac = _jacobian(jac, model, begun, backend)
-        out = sopt.curve_fit(
-            model.f,
-            xdata,
-            ydata,
-            p0=begun.x0_flat,
-            sigma=sigma,
-            absolute_sigma=absolute_sigma,
-            check_finite=check_finite,
-            bounds=(lb, ub),
-            method=method,
-            jac=scipy_jac,
-            full_output=full_output,
-            nan_policy=nan_policy,
-            **kwargs,
+    layout = begun.layout
+    if not spread and layout.is_single_array and len(layout.leaves[0].shape) == 1:
+        spread = layout.leaves[0].dtype.kind != "c"  # a framework's 1-D array: scipy's reading
+    lb, ub = bounds_pair(bounds, layout, backend)
+    if "x_scale" in options:
+        options["x_scale"] = flat_x_scale(options["x_scale"], layout, backend)
+    model = _FlatModel(backend, f, begun, spread=spread)
+    with backend.precision(layout):
+        scipy_jac = _jacobian(jac, model, begun, backend, spread=spread)
+        model.exact_jacobian = callable(scipy_jac)
+        out = SCIPY.curve_fit(
+            model.f, xdata, ydata, p0=begun.x0_flat, bounds=(lb, ub), jac=scipy_jac, **options
         )
     popt = begun.trees.tree(out[0])
     return (popt, *out[1:])
 
 
-def _jacobian(jac: Any, model: _FlatModel, start: Start, backend: Backend) -> Any:
+def _parameter_count(f: Callable) -> int:
+    """scipy's rule for `p0=None`: one parameter per positional parameter of `f` after `xdata`
+    (`self` of a bound method not counted).
+
+    Raises:
+        ValueError: `f` takes fewer than two positional parameters (scipy's error).
+    """
+    try:
+        parameters = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        parameters = []  # type: ignore[assignment]
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < 2:
+        raise ValueError(
+            "Unable to determine number of fit parameters: `p0` is None and `f` takes "
+            f"{len(positional)} positional parameter(s); scipy counts those after `xdata`. Pass "
+            "`p0` (an array of initial values, or a pytree for `f(xdata, params)`)."
+        )
+    return len(positional) - 1
+
+
+def _feasible_start(n: int, bounds: Any) -> np.ndarray:
+    """scipy's start for `p0=None`: ones, moved inside finite bounds (the middle of a finite
+    box, one inside a single finite side). Bounds it cannot read give ones (and their own error
+    where they are read)."""
+    sides = (bounds.lb, bounds.ub) if hasattr(bounds, "lb") else bounds
+    try:
+        lb, ub = (
+            np.broadcast_to(np.asarray(fill if side is None else side, dtype=np.float64), (n,))
+            for side, fill in zip(sides, (-np.inf, np.inf), strict=True)
+        )
+    except (TypeError, ValueError):
+        return np.ones(n)
+    lower, upper = np.isfinite(lb), np.isfinite(ub)
+    with np.errstate(invalid="ignore"):  # inf - inf where a side is open: not selected
+        inside = np.where(lower, lb + 1.0, np.where(upper, ub - 1.0, 1.0))
+        return np.where(lower & upper, 0.5 * (lb + ub), inside)
+
+
+def _jacobian(jac: Any, model: _FlatModel, start: Start, backend: Backend, *, spread: bool) -> Any:
     if jac is None:
         return model.jac if backend.autodiff else None
     if isinstance(jac, str):
@@ -128,13 +195,17 @@ def _jacobian(jac: Any, model: _FlatModel, start: Start, backend: Backend) -> An
 
         def flat_jac(xdata: Any, *params: float) -> Any:
             residuals = model.residuals(xdata)
-            matrix = user_jac(xdata, trees.tree(np.asarray(params, dtype=np.float64)))
+            flat = np.asarray(params, dtype=np.float64)
+            if spread:
+                matrix = user_jac(xdata, *trees.tree(flat))
+            else:
+                matrix = user_jac(xdata, trees.tree(flat))
             return _residuals.check_flat_matrix(matrix, (residuals.m, residuals.n), name="jac")
 
         return flat_jac
     raise TypeError(
-        f"`jac` must be None (autodiff), a callable `jac(xdata, params)` or one of '2-point', "
-        f"'3-point', 'cs'; got {type(jac).__name__}."
+        f"`jac` must be None (autodiff), a callable `jac(xdata, *params)` (`jac(xdata, params)` "
+        f"for a pytree `p0`) or one of '2-point', '3-point', 'cs'; got {type(jac).__name__}."
     )
 
 

@@ -16,18 +16,19 @@ import numpy as np
 import scipy.optimize as sopt
 
 from .._core.active_bounds import active_bounds
-from .._core.backend import Backend, BackendType
-from .._core.bounds import bounds_pair, flat_x_scale
+from .._core.backend import Backend, BackendType, backend_class
+from .._core.bounds import bounds_of, bounds_pair, flat_x_scale
 from .._core.callbacks import check_callable, wants_intermediate_result
+from .._core.dropin import SCIPY, scipy_forms, takes_as_is
 from .._core.methods import (
     FINITE_DIFFERENCES,
     LeastSquaresMethod,
     least_squares_method,
     least_squares_names_where,
 )
-from .._core.progress import History, make_progress
-from .._core.sparse import SparsePolicy
-from .._core.tree import PyTree, element_at
+from .._core.progress import History, make_progress, progress_on
+from .._core.sparse import SparsePolicy, refuse_forced
+from .._core.tree import PyTree, build_layout, describe_host_leaf, element_at
 from .._core.trees import Start, start
 from . import residuals as _residuals
 from .residuals import Residuals
@@ -66,6 +67,13 @@ def least_squares(
     `pytree_minimize.least_squares`); options by keyword."""
     check_callable(fun, "fun", "fun(x, *args, **kwargs)")
     check_callable(callback, "callback", "callback(intermediate_result)", optional=True)
+    if takes_as_is(backend_type, x0, bounds):
+        refuse_forced(sparse, backend_class(backend_type).name)
+        options = dict(method=method, ftol=ftol, xtol=xtol, gtol=gtol, x_scale=x_scale, loss=loss,
+                       f_scale=f_scale, diff_step=diff_step, tr_solver=tr_solver,
+                       tr_options=tr_options, jac_sparsity=jac_sparsity, max_nfev=max_nfev,
+                       verbose=verbose, args=args, kwargs=kwargs, workers=workers)  # fmt: skip
+        return _least_squares_as_scipy(fun, x0, jac, bounds, callback, progress, options)
     info = least_squares_method(method)
     if tr_solver not in TR_SOLVERS:
         raise ValueError(f"`tr_solver` must be None, 'exact' or 'lsmr'; got {tr_solver!r}.")
@@ -94,7 +102,7 @@ def least_squares(
     scale = flat_x_scale(x_scale, layout, backend)
 
     with backend.precision(layout):
-        residuals = Residuals(backend, bound_fun, layout, bound_args, x0)
+        residuals = Residuals(backend, bound_fun, layout, bound_args, begun.x0)
         if info.needs_m_ge_n and residuals.m < residuals.n:
             raise ValueError(
                 f"method {info.name!r} needs at least as many residuals as parameters; `fun` "
@@ -113,11 +121,13 @@ def least_squares(
         history = History(
             gradient=False, bar=make_progress(progress), owns_bar=not hasattr(progress, "update")
         )
-        scipy_callback = _callback(callback, begun, history, info, progress)
+        scipy_callback = _callback(callback, begun.trees.tree, history, info, progress)
         try:
             history.start(time.perf_counter())
-            result = sopt.least_squares(
-                residuals.values,
+            # Residuals scipy differences come in their own precision (float32 stays float32).
+            values = residuals.differenced_values() if isinstance(scipy_jac, str) else None
+            result = SCIPY.least_squares(
+                values or residuals.values,
                 begun.x0_flat,
                 jac=scipy_jac,
                 bounds=(lb, ub),
@@ -203,11 +213,56 @@ def _jacobian(
     )
 
 
+def _least_squares_as_scipy(
+    fun: Callable,
+    x0: Any,
+    jac: Any,
+    bounds: Any,
+    callback: Callable | None,
+    progress: Any,
+    options: dict[str, Any],
+) -> sopt.OptimizeResult:
+    """scipy's own `least_squares` on a problem it takes as it is (`dropin.takes_as_is`): the
+    user's callables unchanged. A `callback` or `progress` is seen through a wrapper that also
+    records `history`; a bounded result gets `active_bounds`."""
+    bounds = scipy_forms(bounds)
+    jac = "2-point" if jac is None else jac  # scipy's default: `jac=None` means autodiff here
+    monitored = callback is not None or progress_on(progress)
+    if not monitored:
+        result = SCIPY.least_squares(fun, x0, jac, bounds, **options)
+    else:
+        history = History(
+            gradient=False, bar=make_progress(progress), owns_bar=not hasattr(progress, "update")
+        )
+        try:
+            history.start(time.perf_counter())
+            scipy_callback = _callback(callback, _same, history, None, progress)
+            result = SCIPY.least_squares(fun, x0, jac, bounds, callback=scipy_callback, **options)
+        finally:
+            history.close()
+        result.history = history.as_dict(None)
+    box = bounds_of(bounds, result.x)
+    if box is not None:
+        layout = build_layout(result.x, describe_leaf=describe_host_leaf)
+        result.active_bounds = active_bounds(result.x, box[0], box[1], layout)
+    return result
+
+
+def _same(x: np.ndarray) -> np.ndarray:
+    return x
+
+
 def _callback(
-    user: Callable | None, start: Start, history: History, info: LeastSquaresMethod, progress: Any
+    user: Callable | None,
+    tree: Callable[[np.ndarray], Any],
+    history: History,
+    info: LeastSquaresMethod | None,
+    progress: Any,
 ) -> Callable | None:
-    """The callback handed to scipy: records history, then calls the user's with pytree `x`."""
-    if not info.calls_back:
+    """The callback handed to scipy: records history, then calls the user's with `x` as
+    `tree(x)` (a pytree like `x0`), by scipy's rule for which arguments it takes (`info` None:
+    scipy's own method, which calls back or warns)."""
+    if info is not None and not info.calls_back:
         # scipy warns that the method takes no callback and never calls it; keep that warning.
         return user
     if user is None and not progress:
@@ -220,10 +275,10 @@ def _callback(
             return
         if new_style:
             converted = sopt.OptimizeResult(intermediate_result)
-            converted.x = start.trees.tree(intermediate_result.x)
+            converted.x = tree(intermediate_result.x)
             user(intermediate_result=converted)
         else:
-            user(start.trees.tree(intermediate_result.x))
+            user(tree(intermediate_result.x))
 
     return intermediate
 

@@ -83,6 +83,23 @@ class Residuals:
         self.m, self.n = self.out_layout.n, layout.n
         self.values = backend.residual_values(fun, layout, args, self.out_layout)
 
+    def differenced_values(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The residuals for scipy to difference (`jac='2-point'` and the like): in the outputs'
+        own precision where every output leaf is narrower than float64 (float32), so that
+        scipy takes a step that precision resolves, as it does for such a function of its own
+        (a float64 step on float32 values differences to zero and stops the run at `x0`)."""
+        dtypes = [spec.dtype for spec in self.out_layout.leaves]
+        if any(dtype.kind != "f" or dtype.itemsize >= 8 for dtype in dtypes):
+            return self.values
+        narrow = np.result_type(*dtypes)
+        values = self.values
+
+        def in_own_precision(x: np.ndarray) -> np.ndarray:
+            out = values(x)
+            return out if np.iscomplexobj(out) else out.astype(narrow)
+
+        return in_own_precision
+
     def jacobian(self) -> Callable[[np.ndarray], np.ndarray]:
         """`x -> J(x)`, the dense m-by-n Jacobian over the flat vectors."""
         return self.backend.residual_jacobian(self.fun, self.layout, self.args, self.out_layout)
@@ -146,8 +163,8 @@ def check_flat_matrix(matrix: Any, shape: tuple[int, int], *, name: str) -> Any:
             )
         return matrix
     array = np.asarray(matrix, dtype=np.float64)
-    if array.shape != shape and array.size == shape[0] * shape[1]:
-        array = array.reshape(shape)
+    if array.ndim <= 2 and array.shape != shape and array.size == shape[0] * shape[1]:
+        array = array.reshape(shape)  # as scipy reads one row or column given flat
     if array.shape != shape:
         raise ValueError(
             f"`{name}` returned shape {array.shape}; expected {shape}, the Jacobian over the "

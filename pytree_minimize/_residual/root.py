@@ -15,11 +15,12 @@ import numpy as np
 import scipy.optimize as sopt
 import scipy.sparse.linalg as splinalg
 
-from .._core.backend import Backend, BackendType
+from .._core.backend import Backend, BackendType, backend_class
 from .._core.callbacks import check_callable
+from .._core.dropin import SCIPY, takes_as_is, warn_unused_jacobian
 from .._core.hints import returned_pair
 from .._core.methods import RootMethod, root_method
-from .._core.sparse import SparsePolicy
+from .._core.sparse import SparsePolicy, refuse_forced
 from .._core.tree import PyTree
 from .._core.trees import Start, start
 from . import residuals as _residuals
@@ -43,6 +44,9 @@ def root(
     by keyword."""
     check_callable(fun, "fun", "fun(x, *args)")
     check_callable(callback, "callback", "callback(x, f)", optional=True)
+    if takes_as_is(backend_type, x0, any_array=True):
+        refuse_forced(sparse, backend_class(backend_type).name)
+        return SCIPY.root(fun, x0, args, method, jac, tol, callback, options)
     info = root_method(method)
     if options is not None and not isinstance(options, dict):
         raise TypeError(
@@ -62,7 +66,7 @@ def root(
     values_fun = _residuals.adapted(fun, "first_output", _first_output) if jac is True else fun
 
     with backend.precision(begun.layout):
-        residuals = Residuals(backend, values_fun, begun.layout, args, x0)
+        residuals = Residuals(backend, values_fun, begun.layout, args, begun.x0)
         _check_size(residuals, info)
         scipy_fun, scipy_jac = _fun_and_jac(backend, residuals, fun, jac, info, begun, args)
         if info.jacobian == "products" and jac is None and backend.autodiff:
@@ -76,7 +80,7 @@ def root(
             options["jac_options"] = _exact_krylov(
                 residuals, options.get("jac_options"), operator_at
             )
-        result = sopt.root(
+        result = SCIPY.root(
             scipy_fun,
             begun.x0_flat,
             method=info.name,
@@ -122,6 +126,10 @@ def _fun_and_jac(
     """scipy's `(fun, jac)`: autodiff's dense Jacobian for 'hybr' and 'lm', the user's, or
     none (the methods that use none, and a backend without autodiff)."""
     shape = (residuals.m, residuals.n)
+    if jac is True and info.jacobian != "dense":
+        # scipy warns and solves with `fun`'s first output (the residuals alone).
+        warn_unused_jacobian(info.name)
+        return residuals.values, None
     if jac is True:
         trees = start.trees
 

@@ -1,15 +1,25 @@
-"""`minimize` for NumPy: nested structures of arrays, gradients from the user or from scipy.
+"""`scipy.optimize` for NumPy: nested structures of arrays, gradients from the user or from scipy.
 
 There is no autodiff. Give the gradient as scipy (and dict_minimize) take it: `jac=True` with
 `fun(x, *args)` returning `(value, gradient)` where `gradient` is shaped like `x`, or a callable
 `jac(x, *args)` returning a structure like `x`. With `jac=None` gradient methods use scipy's
 finite differences, as scipy does. Second-order methods take `hess` (dense over the flat vector)
 or `hessp(x, p, *args)`; constraint Jacobians come from finite differences.
+
+The module replaces `scipy.optimize` itself: `from pytree_minimize.ports import numpy as
+optimize` works for code written against `scipy.optimize`. The nine entry points, `Bounds` and
+`LinearConstraint` are this library's (scipy's calls mean what they mean in scipy; pytrees
+where scipy takes none); every other public name of `scipy.optimize` is scipy's own object.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import scipy.optimize as _scipy_optimize
+
 from .._backends.numpy import NumpyBackend
+from .._constraints.linear import LinearConstraint
 from .._core.surface import Framework, build
 from .._core.tree import Bounds
 from .._global import api as _global
@@ -18,6 +28,7 @@ from .._residual import api as _residual
 
 __all__ = [
     "Bounds",
+    "LinearConstraint",
     "basinhopping",
     "curve_fit",
     "differential_evolution",
@@ -82,3 +93,14 @@ dual_annealing = build(_global.DUAL_ANNEALING, NUMPY)
 basinhopping = build(_global.BASINHOPPING, NUMPY)
 shgo = build(_global.SHGO, NUMPY)
 direct = build(_global.DIRECT, NUMPY)
+
+
+def __getattr__(name: str) -> Any:
+    """Every other public name of `scipy.optimize`: scipy's own object."""
+    if name in _scipy_optimize.__all__:
+        return getattr(_scipy_optimize, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_scipy_optimize.__all__})
