@@ -19,6 +19,7 @@ import numpy as np
 import optree
 from jax.sharding import NamedSharding, PartitionSpec
 
+from .._core import closures
 from .._core.backend import Backend
 from .._core.cache import CACHE
 from .._core.dropin import is_wide_int
@@ -265,6 +266,61 @@ def _merge_args(dynamic: list[Any], treedef: Any, static: tuple, mask: list[bool
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
+# ---------------------------------------------------------------------------------------------
+# Closure conversion (`_core.closures`): what JAX traces, and its containers.
+
+
+def _is_traceable_array(value: Any) -> bool:
+    if isinstance(value, jax.Array):
+        return True
+    return isinstance(value, np.ndarray) and value.dtype.kind in "biufc"
+
+
+def _flatten_node(value: Any) -> tuple[list[Any], Any, list[str]] | None:
+    """One level of a JAX pytree node: `(children, treedef, labels)`, or None for a leaf."""
+    keyed, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=lambda y: y is not value)
+    if jax.tree_util.treedef_is_leaf(treedef) and len(keyed) == 1:
+        return None
+    return [child for _, child in keyed], treedef, [jax.tree_util.keystr(k) for k, _ in keyed]
+
+
+def _on_device(value: Any) -> Any:
+    """A closed-over NumPy array on the device once, rather than at every evaluation."""
+    return jax.device_put(value) if isinstance(value, np.ndarray) else value
+
+
+def _unflatten(treedef: Any, children: list[Any]) -> Any:
+    return jax.tree_util.tree_unflatten(treedef, children)
+
+
+class _LiftError(Exception):
+    """Tracing the lifted form of a closure failed (the error is the cause)."""
+
+
+class _WithFallback:
+    """A compiled lifted evaluation that, where its first trace fails, compiles and calls the
+    user's function as it is from then on (whose own errors then reach the caller)."""
+
+    def __init__(self, compiled: Any, unlifted: Callable[[], tuple[Any, list[Any]]], lifted: Any):
+        self._compiled = compiled
+        self._unlifted = unlifted
+        self._lifted = lifted
+        self._fallback: tuple[Any, list[Any]] | None = None
+
+    def __call__(self, *inputs: Any) -> Any:
+        if self._fallback is None:
+            try:
+                return self._compiled(*inputs)
+            except _LiftError as error:
+                compiled, dynamic = self._unlifted()
+                out = compiled(*inputs[:-1], dynamic)  # raises the user's own error, if any
+                self._fallback = (compiled, dynamic)
+                closures.lift_failed(self._lifted, error.__cause__ or error)
+                return out
+        compiled, dynamic = self._fallback
+        return compiled(*inputs[:-1], dynamic)
+
+
 class JaxBackend(Backend):
     """Backend for JAX (and NumPy) leaves; see :class:`pytree_minimize._core.backend.Backend`.
 
@@ -295,6 +351,8 @@ class JaxBackend(Backend):
         super().__init__(template, args, entry=entry)
         #: x0's structure and leaf shardings, for the evaluations compiled during this call.
         self._x0_shardings = x0_shardings(template)
+        #: `_lift`'s results during this call, by the ids of the function and its `args`.
+        self._lifts: dict[tuple[int, int], tuple[Callable, tuple, closures.Lift]] = {}
 
     def prepare(self, tree: PyTree) -> None:
         register_jax_nodes(tree)
@@ -312,12 +370,59 @@ class JaxBackend(Backend):
         self, kind: str, fun: Callable, layout: Layout, args: tuple, make_body: Callable
     ) -> tuple[Any, list[Any]]:
         """The cached `jax.jit` of `make_body(call, shardings)` (`call` stands for `fun`, see
-        `_cache`) and the dynamic leaves of `args` to pass it."""
+        `_cache`) and the dynamic leaves of `args` to pass it.
+
+        A closure is compiled through its lifted form (`_core.closures`), so that a new closure
+        over the same code reuses the evaluation; where tracing the lifted form fails, the
+        function as it is is compiled instead, at its first evaluation."""
+        lifted = self._lift(fun, args)
+        if lifted.fun is None:
+            return self._compile_as(kind, fun, layout, args, make_body, lifted, strict=False)
+        compiled, dynamic = self._compile_as(
+            kind, lifted.fun, layout, lifted.args, make_body, lifted, strict=True
+        )
+
+        def unlifted() -> tuple[Any, list[Any]]:
+            return self._compile_as(kind, fun, layout, args, make_body, lifted, strict=False)
+
+        return _WithFallback(compiled, unlifted, lifted), dynamic
+
+    def _lift(self, fun: Callable, args: tuple) -> closures.Lift:
+        """`fun` and `args` with `fun`'s closed-over arrays as traced arguments; once per call
+        (the arrays are put on the device once)."""
+        memo = self._lifts.get((id(fun), id(args)))
+        if memo is not None and memo[0] is fun and memo[1] is args:
+            return memo[2]
+        lifted = closures.lift(
+            fun,
+            args,
+            is_array=_is_traceable_array,
+            flatten=_flatten_node,
+            unflatten=_unflatten,
+            place=_on_device,
+        )
+        self._lifts[(id(fun), id(args))] = (fun, args, lifted)
+        return lifted
+
+    def _compile_as(
+        self,
+        kind: str,
+        fun: Callable,
+        layout: Layout,
+        args: tuple,
+        make_body: Callable,
+        lifted: closures.Lift,
+        *,
+        strict: bool,
+    ) -> tuple[Any, list[Any]]:
+        """`_compile` for `fun` itself; `strict`: any error while tracing raises `_LiftError`
+        (for the fallback) rather than reaching the caller."""
         dynamic, treedef, static, mask = _split_args(args)
         placement = _placement(layout, dynamic, self._x0_shardings)
         shardings = placement.leaves if placement is not None else None
 
         def build(call: Callable) -> Any:
+            closures.note_compile(fun, lifted, (kind, layout.key))
             body = make_body(call, shardings)
             # Sharded leaves stay as their placement slices them.
             bounds = chunk_bounds(layout) if placement is None else None
@@ -329,8 +434,12 @@ class JaxBackend(Backend):
                     arrays = [in_chunks(a, bounds) if a.shape == (layout.n,) else a for a in arrays]
                 try:
                     return body(*arrays, _merge_args(dynamic_args, treedef, static, mask))
-                except _TRACING_ERRORS as error:
-                    raise _not_traceable(error, kind) from error
+                except Exception as error:
+                    if strict:
+                        raise _LiftError(error) from error
+                    if isinstance(error, _TRACING_ERRORS):
+                        raise _not_traceable(error, kind) from error
+                    raise
 
             if placement is None:
                 return jax.jit(flat_fun)
@@ -542,7 +651,11 @@ class JaxBackend(Backend):
             )
 
         # Cached like a compiled function: tracing `fun` for its output shapes costs about as
-        # much as a few evaluations. The output may depend on the shapes of `args`.
+        # much as a few evaluations. The output may depend on the shapes of `args`. A closure is
+        # keyed by its lifted form (its arrays are concrete here, so nothing is traced anew).
+        lifted = self._lift(fun, args)
+        if lifted.fun is not None:
+            fun, args = lifted.fun, lifted.args
         dynamic, treedef, static, mask = _split_args(args)
         shapes = tuple((np.shape(a), np.dtype(getattr(a, "dtype", type(a))).str) for a in dynamic)
         key = ("residual_layout", layout.key, _x64_enabled(), treedef, static, tuple(mask), shapes)

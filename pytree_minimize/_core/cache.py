@@ -29,6 +29,8 @@ import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from . import closures
+
 __all__ = ["CompileCache", "clear_cache"]
 
 #: Evictions between two calls of `malloc_trim`.
@@ -234,3 +236,4 @@ def clear_cache() -> None:
         >>> pytree_minimize.clear_cache()
     """
     CACHE.clear()
+    closures.clear()
