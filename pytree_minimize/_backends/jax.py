@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import traceback
+import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -23,7 +25,7 @@ from .._core import closures
 from .._core.backend import Backend
 from .._core.cache import CACHE
 from .._core.dropin import is_wide_int
-from .._core.hints import no_gradient, returned_pair
+from .._core.hints import no_gradient, returned_pair, zero_gradient
 from .._core.tree import (
     NAMESPACE,
     HostReader,
@@ -320,6 +322,18 @@ class _WithFallback:
         compiled, dynamic = self._fallback
         return compiled(*inputs[:-1], dynamic)
 
+    @property
+    def active(self) -> Any:
+        """The compiled function in use: the lifted one, or the fallback."""
+        return self._compiled if self._fallback is None else self._fallback[0]
+
+    def trace(self, *inputs: Any) -> Any:
+        """The staged program of the evaluation in use (`jax.jit(...).trace`)."""
+        if self._fallback is None:
+            return self._compiled.trace(*inputs)
+        compiled, dynamic = self._fallback
+        return compiled.trace(*inputs[:-1], dynamic)
+
 
 class JaxBackend(Backend):
     """Backend for JAX (and NumPy) leaves; see :class:`pytree_minimize._core.backend.Backend`.
@@ -495,7 +509,7 @@ class JaxBackend(Backend):
             return packed
 
         compiled, dynamic = self._compile("value_and_grad", fun, layout, args, make)
-        return _unpack(compiled, dynamic, transfer_dtype(layout))
+        return _unpack(compiled, dynamic, transfer_dtype(layout), check_gradient=True)
 
     def value_and_user_grad(
         self, fun: Callable, layout: Layout, args: tuple
@@ -746,6 +760,22 @@ def _not_traceable(error: Exception, kind: str) -> TypeError:
     )
 
 
+def _reaches(jaxpr: Any, source: Any, target: Any) -> bool:
+    """Whether the variable `target` of `jaxpr` depends on the variable `source` (an equation
+    with any input that depends on it counts as depending on it in every output)."""
+    if not _is_var(target):
+        return False
+    reached = {source}
+    for equation in jaxpr.eqns:
+        if any(_is_var(v) and v in reached for v in equation.invars):
+            reached.update(equation.outvars)
+    return target in reached
+
+
+def _is_var(atom: Any) -> bool:
+    return type(atom).__name__ != "Literal"
+
+
 def _flat_spec(layout: Layout) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct((layout.n,), jnp.float64 if _x64_enabled() else float)
 
@@ -763,13 +793,61 @@ def _ravel_output(out_layout: Layout, out: PyTree) -> jax.Array:
 
 
 def _unpack(
-    compiled: Any, dynamic: list[Any], dtype: type = np.float64
+    compiled: Any, dynamic: list[Any], dtype: type = np.float64, *, check_gradient: bool = False
 ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """scipy's `(value, gradient)` from the packed output; `check_gradient`: after the first
+    evaluation, warn where autodiff's gradient is a symbolic zero (`_symbolic_zero_gradient`)."""
+    unchecked = [check_gradient]
+
     def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
-        out = np.asarray(compiled(x.astype(dtype, copy=False), dynamic), dtype=np.float64)
+        flat: np.ndarray = x.astype(dtype, copy=False)
+        out = np.asarray(compiled(flat, dynamic), dtype=np.float64)
+        if unchecked[0]:
+            unchecked[0] = False
+            if _symbolic_zero_gradient(compiled, flat, dynamic):
+                warnings.warn(zero_gradient(), RuntimeWarning, stacklevel=closures.caller_level())
         return out[0], out[1:]
 
     return value_and_grad
+
+
+#: Per compiled value-and-gradient (weakly): whether its gradient is a symbolic zero.
+_ZERO_GRADIENT: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _symbolic_zero_gradient(compiled: Any, flat: np.ndarray, dynamic: list[Any]) -> bool:
+    """Whether the packed `[value, gradient]` of `compiled` has a gradient that does not depend
+    on `x`: JAX knew it to be zero (the value reaches `x` only through comparisons, rounding or
+    integer casts, or not at all). Read off the program already traced for the evaluation just
+    made (`trace` finds it in JAX's cache: the user's function does not run again), once per
+    compiled function."""
+    jitted = compiled.active if isinstance(compiled, _WithFallback) else compiled
+    try:
+        return _ZERO_GRADIENT[jitted]
+    except (KeyError, TypeError):
+        pass
+    zero = _packed_gradient_is_constant(compiled, flat, dynamic)
+    with contextlib.suppress(TypeError):
+        _ZERO_GRADIENT[jitted] = zero
+    return zero
+
+
+def _packed_gradient_is_constant(compiled: Any, flat: np.ndarray, dynamic: list[Any]) -> bool:
+    trace = getattr(compiled, "trace", None)
+    if trace is None:
+        return False
+    try:
+        jaxpr = trace(flat, dynamic).jaxpr.jaxpr
+    except Exception:  # pragma: no cover - JAX's staging API changed: no warning
+        return False
+    producers = {v: eqn for eqn in jaxpr.eqns for v in eqn.outvars}
+    eqn = producers.get(jaxpr.outvars[0]) if _is_var(jaxpr.outvars[0]) else None
+    # Through the single-input steps after the packing (a sharding constraint, a copy).
+    while eqn is not None and eqn.primitive.name != "concatenate" and len(eqn.invars) == 1:
+        eqn = producers.get(eqn.invars[0]) if _is_var(eqn.invars[0]) else None
+    if eqn is None or eqn.primitive.name != "concatenate" or len(eqn.invars) != 2:
+        return False
+    return not _reaches(jaxpr, jaxpr.invars[0], eqn.invars[1])
 
 
 def transfer_dtype(layout: Layout) -> type:

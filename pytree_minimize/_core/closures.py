@@ -58,6 +58,14 @@ class RecompileWarning(UserWarning):
     has been compiled three times for the same structure and shapes of `x0`, which happens when
     every call passes a new function object that closes over a value that cannot become a traced
     input (see the guide "Tracing"). The message names the value and the fix.
+
+    Examples:
+        >>> import warnings
+        >>> from pytree_minimize import RecompileWarning
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("error", RecompileWarning)  # a recompile loop now raises
+        ...     issubclass(RecompileWarning, UserWarning)
+        True
     """
 
 
@@ -414,9 +422,12 @@ def root_code(fun: Any) -> types.CodeType | None:
 
 
 def _worth_lifting(fun: Any) -> bool:
-    """Whether `fun` is described by its code and values (a function made anew, even without a
-    closure, then finds the evaluation compiled for the last one)."""
-    return isinstance(fun, types.FunctionType | functools.partial | types.MethodType)
+    """Whether a new object of `fun` may differ from the last only in values it carries: a
+    function with a closure or defaults, a partial, a bound method. (A plain function keeps
+    its cache entries, which leave with it.)"""
+    if isinstance(fun, types.FunctionType):
+        return bool(fun.__closure__ or fun.__defaults__ or fun.__kwdefaults__)
+    return isinstance(fun, functools.partial | types.MethodType)
 
 
 class _Known(NamedTuple):
@@ -638,7 +649,7 @@ def note_compile(fun: Any, lifted: Lift, what: Hashable) -> None:
         f"{_name(fun, code)} has been compiled {count} times for the same shapes: "
         f"{reason or _new_object_reason(fun)}. See the guide 'Tracing' (recompiles).",
         RecompileWarning,
-        stacklevel=_caller_level(),
+        stacklevel=caller_level(),
     )
 
 
@@ -654,9 +665,10 @@ def clear() -> None:
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _caller_level() -> int:
-    """The `stacklevel` that points a warning at the first frame outside this package (and
-    outside the libraries it calls through: JAX, scipy)."""
+def caller_level() -> int:
+    """The `stacklevel`, for a `warnings.warn` in the caller of this function, that points the
+    warning at the first frame outside this package and the libraries it calls through (JAX,
+    scipy, TensorFlow): the user's own call."""
     frame = sys._getframe(1)
     level = 1
     while frame is not None:

@@ -22,7 +22,7 @@ from .._core.callbacks import check_callable
 from .._core.tree import PyTree, build_layout, describe_host_leaf
 from .._core.trees import Start, start
 from . import residuals as _residuals
-from .residuals import Residuals
+from .residuals import Residuals, residual_layout
 
 
 def _params_first(f: Callable) -> Callable:
@@ -42,6 +42,7 @@ class _FlatModel:
     def __init__(self, backend: Backend, f: Callable, start: Start, p0: PyTree, autodiff: bool):
         self.backend, self.start, self.p0 = backend, start, p0
         self.model = _residuals.adapted(f, "params_first", _params_first)
+        self.swapped = f
         self.autodiff = autodiff
         self._xdata: Any = None
         self._residuals: Residuals | None = None
@@ -49,12 +50,30 @@ class _FlatModel:
 
     def residuals(self, xdata: Any) -> Residuals:
         if self._residuals is None or xdata is not self._xdata:
-            self._residuals = Residuals(
-                self.backend, self.model, self.start.layout, (xdata,), self.p0
-            )
+            try:
+                self._residuals = Residuals(
+                    self.backend, self.model, self.start.layout, (xdata,), self.p0
+                )
+            except Exception as error:
+                if self._params_first_works(xdata):
+                    raise TypeError(
+                        "`f` must take `(xdata, params)`, xdata first as in scipy's "
+                        f"`f(xdata, *params)`; called so it raised {type(error).__name__}, "
+                        "while `f(params, xdata)` runs. Swap its arguments, or pass "
+                        "`lambda x, p: f(p, x)`."
+                    ) from error
+                raise
             self._jacobian = None
             self._xdata = xdata
         return self._residuals
+
+    def _params_first_works(self, xdata: Any) -> bool:
+        """Whether the user's `f` runs as `f(params, xdata)` (the arguments swapped)."""
+        try:
+            residual_layout(self.backend, self.swapped, self.start.layout, (xdata,), self.p0)
+        except Exception:
+            return False
+        return True
 
     def f(self, xdata: Any, *params: float) -> np.ndarray:
         return self.residuals(xdata).values(np.asarray(params, dtype=np.float64))
