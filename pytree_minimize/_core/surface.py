@@ -108,7 +108,8 @@ def build(entry: EntryPoint[F], framework: Framework) -> F:
     public.__doc__ = render(stub.__doc__ or "", framework, options)
     public.__signature__ = signature  # type: ignore[attr-defined]
     public.__annotations__ = dict(stub.__annotations__)
-    public.__wrapped__ = stub  # type: ignore[attr-defined]
+    # No `__wrapped__` to the stub: documentation tools (griffe) would take the stub's template
+    # docstring, `$words` and all, for the rendered one.
     return public  # type: ignore[return-value]
 
 
