@@ -226,20 +226,22 @@ def test_the_users_errors_reach_the_caller_unchanged():
         fit(np.ones(3))
 
 
-def test_a_changed_global_is_seen_by_a_new_closure():
+def test_a_reassigned_global_is_seen_by_a_new_closure():
+    global _SCALE
+
     def fit(t):
         def loss(p):
-            return jnp.sum((p - _SCALE["value"] * t) ** 2)
+            return jnp.sum((p - _SCALE * t) ** 2)
 
         return minimize(loss, np.zeros(2), method="BFGS")
 
-    _SCALE["value"] = 1.0
+    _SCALE = 1.0
     np.testing.assert_allclose(fit(jnp.ones(2)).x, [1.0, 1.0], atol=1e-5)
-    _SCALE["value"] = 2.0
+    _SCALE = 2.0
     np.testing.assert_allclose(fit(jnp.ones(2)).x, [2.0, 2.0], atol=1e-5)
 
 
-_SCALE = {"value": 1.0}
+_SCALE = 1.0
 
 
 def test_lists_filled_while_tracing_stay_the_callers_objects():
@@ -269,3 +271,40 @@ def test_new_shapes_do_not_warn():
 def test_the_warning_is_public():
     assert "RecompileWarning" in pytree_minimize.__all__
     assert issubclass(pytree_minimize.RecompileWarning, UserWarning)
+
+
+def test_the_tensorflow_port_reuses_the_trace_of_a_new_closure():
+    tf = pytest.importorskip("tensorflow")
+    from pytree_minimize.ports.tensorflow import minimize as tf_minimize
+
+    traces: list[int] = []
+
+    def fit(X, Y):
+        def loss(p):
+            traces.append(1)
+            return tf.reduce_mean((tf.linalg.matvec(X, p["w"]) + p["b"] - Y) ** 2)
+
+        x0 = {"w": tf.zeros(3, tf.float64), "b": tf.constant(0.0, tf.float64)}
+        return tf_minimize(loss, x0, method="BFGS", options={"gtol": 1e-9})
+
+    for seed in range(3):
+        X, Y, solution = _data(seed)
+        res = fit(tf.constant(X), Y)  # a tensor and a NumPy array closed over
+        np.testing.assert_allclose(res.x["w"].numpy(), solution[:3], atol=1e-4)
+        np.testing.assert_allclose(res.x["b"].numpy(), solution[3], atol=1e-4)
+    assert len(traces) == 1
+
+
+def test_the_tensorflow_port_falls_back_where_the_lifted_trace_fails():
+    tf = pytest.importorskip("tensorflow")
+    from pytree_minimize.ports.tensorflow import minimize as tf_minimize
+
+    def fit(y):
+        def loss(p):
+            return tf.reduce_sum((p - float(np.log(y).sum())) ** 2)  # NumPy on the array
+
+        return tf_minimize(loss, tf.zeros(2, tf.float64), method="BFGS")
+
+    for seed in range(2):
+        y = np.random.default_rng(seed).uniform(1.0, 2.0, 5)
+        np.testing.assert_allclose(fit(y).x.numpy(), np.log(y).sum(), atol=1e-5)

@@ -42,8 +42,21 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+import optree
 
-__all__ = ["Lift", "RecompileWarning", "clear", "lift", "lift_failed", "note_compile"]
+from .tree import NAMESPACE
+
+__all__ = [
+    "Lift",
+    "RecompileWarning",
+    "caller_level",
+    "clear",
+    "flatten_optree",
+    "lift",
+    "lift_failed",
+    "note_compile",
+    "unflatten_optree",
+]
 
 
 #: `flatten(value)`: a container's `(children, structure, labels)`, where `labels` name the
@@ -101,6 +114,21 @@ _MUTABLE: tuple[type, ...] = (list, dict, set)
 _TRACED_NUMBERS: tuple[type, ...] = (float, complex, np.floating, np.complexfloating)
 
 
+def flatten_optree(value: Any) -> tuple[list[Any], Hashable, list[str]] | None:
+    """`Flatten` for the containers optree knows in the package's namespace (dict, list,
+    tuple, namedtuple, OrderedDict, ...): for the backends that do not flatten through JAX."""
+    if optree.tree_is_leaf(value, none_is_leaf=True, namespace=NAMESPACE):
+        return None
+    paths, children, structure = optree.tree_flatten_with_path(
+        value, is_leaf=lambda y: y is not value, none_is_leaf=True, namespace=NAMESPACE
+    )
+    return children, structure, ["".join(f"[{entry!r}]" for entry in path) for path in paths]
+
+
+def unflatten_optree(structure: Hashable, children: list[Any]) -> Any:
+    return optree.tree_unflatten(structure, children)  # type: ignore[arg-type]
+
+
 class _Unliftable(Exception):
     """A value that can be neither traced nor keyed; `path` names where it sits."""
 
@@ -148,13 +176,10 @@ _EMPTY_CELL = ("empty",)
 class _Describer:
     """Walks a callable, collecting its traced values (`arrays`) and the keyed ones."""
 
-    def __init__(
-        self,
-        is_array: Callable[[Any], bool],
-        flatten: Flatten,
-    ) -> None:
+    def __init__(self, is_array: Callable[[Any], bool], flatten: Flatten, numbers: bool) -> None:
         self.is_array = is_array
         self.flatten = flatten
+        self.numbers = numbers  # whether floats are traced (else kept by value)
         self.arrays: list[Any] = []
         self.keyed: list[tuple[str, Any]] = []  # (path, value) of the values kept by value
         self._nodes = 0
@@ -166,10 +191,10 @@ class _Describer:
         self._nodes += 1
         if self._nodes > _MAX_NODES or depth > _MAX_DEPTH:
             raise _Unliftable(path, value, "it holds too many values to pass as inputs")
-        if self.is_array(value) or isinstance(value, _TRACED_NUMBERS):
+        if self.is_array(value) or (self.numbers and isinstance(value, _TRACED_NUMBERS)):
             self.arrays.append(value)
             return _ARRAY
-        if isinstance(value, _BY_VALUE):
+        if isinstance(value, _BY_VALUE + _TRACED_NUMBERS):
             self.keyed.append((path, value))
             return ("value", _Value(value))
         if isinstance(value, type | types.ModuleType):
@@ -218,6 +243,10 @@ class _Describer:
         raise _Unliftable(path, value)
 
     def _global(self, name: str, value: Any, depth: int) -> Hashable:
+        if isinstance(value, _MUTABLE):
+            # A list, dict or set is read as it is when traced, as by any compiled function:
+            # keyed by identity (a log filled while tracing must not recompile every time).
+            return ("same", _Same(value))
         if not isinstance(value, type | types.ModuleType | types.FunctionType) and not callable(
             value
         ):
@@ -452,18 +481,21 @@ def lift(
     flatten: Flatten,
     unflatten: Callable[[Hashable, list[Any]], Any],
     place: Callable[[Any], Any] = lambda array: array,
+    numbers: bool = True,
 ) -> Lift:
     """`fun` and `args` with `fun`'s closed-over arrays moved into `args` (see the module
     docstring). `is_array` says what the framework traces; `flatten` (see `Flatten`) takes one
     level of a container apart and `unflatten(structure, children)` puts it together; `place`
-    puts a traced value where the compiled function reads it (once per function object)."""
+    puts a traced value where the compiled function reads it (once per function object);
+    `numbers`: whether Python and NumPy floats are traced (TensorFlow traces a Python number by
+    its value: there they are kept in the key)."""
     code = root_code(fun)
     try:
         known = _BY_OBJECT.get(fun)
     except TypeError:  # not hashable
         known = None
     if known is None:
-        known = _describe(fun, code, is_array, flatten, unflatten, place)
+        known = _describe(fun, code, is_array, flatten, unflatten, place, numbers)
         with contextlib.suppress(TypeError):  # not weakly referenceable: described every time
             _BY_OBJECT[fun] = known
     if known.fun is None:
@@ -478,12 +510,13 @@ def _describe(
     flatten: Flatten,
     unflatten: Callable[[Hashable, list[Any]], Any],
     place: Callable[[Any], Any],
+    numbers: bool,
 ) -> _Known:
     if not _worth_lifting(fun):
         return _Known(None, (), _new_object_reason(fun))
     if code is not None and code in _TABLE.failed:
         return _Known(None, (), _TABLE_REASONS.get(code, ""))
-    describer = _Describer(is_array, flatten)
+    describer = _Describer(is_array, flatten, numbers)
     try:
         description = describer.describe(fun, "")
     except _Unliftable as error:
