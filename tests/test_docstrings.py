@@ -46,3 +46,35 @@ def test_every_public_function_has_an_example(module_name: str) -> None:
         if callable(obj) and not any(t.examples for t in finder.find(obj, name, globs={}))
     ]
     assert not missing, f"{module_name}: no `Examples:` in {missing}"
+
+
+def _internal_modules() -> list[str]:
+    import pkgutil
+
+    import pytree_minimize
+
+    return sorted(
+        info.name
+        for info in pkgutil.walk_packages(pytree_minimize.__path__, "pytree_minimize.")
+        # The entry points' stubs hold docstring templates, run above once rendered.
+        if not info.ispkg and not info.name.endswith(".api")
+    )
+
+
+@pytest.mark.parametrize("module_name", _internal_modules())
+def test_internal_module_examples_run(module_name: str) -> None:
+    # Examples in the package's own modules (the public functions' are run above).
+    frameworks = ("torch", "tensorflow")
+    for framework in frameworks:
+        if f".{framework}" in module_name or f"{framework}_" in module_name:
+            pytest.importorskip(framework)
+    module = importlib.import_module(module_name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in finder.find(module, module_name):
+        if test.name.rsplit(".", 1)[-1] in getattr(module, "__all__", ()) and (
+            module_name.startswith("pytree_minimize.ports")
+        ):
+            continue  # the public functions' examples, run above
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

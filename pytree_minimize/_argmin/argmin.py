@@ -1,7 +1,7 @@
 """`argmin`: the traceable, differentiable twin of `minimize`.
 
 The scipy loop runs on the host through `jax.pure_callback`, which hands concrete NumPy values to
-the ordinary driver (`_driver.minimize` with the JAX backend); the driver in turn calls the
+the ordinary driver (`minimize`'s, with the JAX backend); the driver in turn calls the
 compiled objective. Derivatives of the solution with respect to `args` come from the implicit
 function theorem applied to the optimality conditions at the solution, never from unrolling the
 iterations:
@@ -38,6 +38,7 @@ from .._backends.jax import (
     scalar_output,
     unravel,
 )
+from .._backends.jax_compat import Tracer, eval_jaxpr, is_traced
 from .._constraints import derivatives as _constraints
 from .._constraints.linear import LinearConstraint
 from .._core.bounds import minimize_bounds
@@ -46,6 +47,7 @@ from .._core.dropin import is_wide_int, scipy_array
 from .._core.methods import check_takes, normalize_method
 from .._core.tree import NAMESPACE, Layout, PyTree, build_layout
 from .._minimize import driver as _driver
+from .._minimize.api import MINIMIZE
 from .implicit import differentiable
 
 #: Worker threads for a batch of problems that arrives as one callback (under `jax.vmap`); 1
@@ -120,7 +122,7 @@ class _Operand:
             return fun(x, *self._merge(dyn))
 
         closed, self.out_shape = jax.make_jaxpr(with_dynamic, return_shape=True)(x0, dynamic)
-        traced = [isinstance(c, jax.core.Tracer) for c in closed.consts]
+        traced = [isinstance(c, Tracer) for c in closed.consts]
         hoisted = [c for c, t in zip(closed.consts, traced) if t]
         if hoisted and not hoist:
             raise TypeError(
@@ -142,7 +144,7 @@ class _Operand:
                 dyn, extra = list(values[: self._n_dynamic]), iter(values[self._n_dynamic :])
                 filled = [next(extra) if t else c for c, t in zip(consts, traced)]
                 flat_in = jax.tree_util.tree_leaves((x, dyn))
-                out = jax.core.eval_jaxpr(jaxpr, filled, *flat_in)
+                out = eval_jaxpr(jaxpr, filled, *flat_in)
                 return jax.tree_util.tree_unflatten(
                     jax.tree_util.tree_structure(self.out_shape), out
                 )
@@ -285,7 +287,7 @@ class _Problem:
         self.lb = np.full(layout.n, -np.inf)
         self.ub = np.full(layout.n, np.inf)
         if bounds is not None:
-            if _is_traced(bounds):
+            if is_traced(bounds):
                 raise TypeError(
                     "`bounds` holds traced values; `argmin` needs concrete bounds (NumPy arrays or "
                     "numbers, or JAX arrays created outside the transformed function). Close "
@@ -375,7 +377,7 @@ class _Problem:
         parts = self.split(operands)
         x0 = self.layout.unflatten(self.layout.unravel(np.asarray(x0_flat, dtype=np.float64)))
         constraints = [_host_constraint(con, ops) for con, ops in zip(self.constraints, parts[1:])]
-        result = _driver.minimize(
+        result = MINIMIZE.call(
             JaxBackend,
             self.objective.host_fun,
             x0,
@@ -492,10 +494,6 @@ def _host_error(error: jax.errors.JaxRuntimeError) -> BaseException | None:
             _HOST_ERRORS.remove(original)
             return original
     return None
-
-
-def _is_traced(tree: PyTree) -> bool:
-    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
 
 
 def _build_solver(problem: _Problem) -> Callable:
@@ -617,7 +615,7 @@ def argmin(
     problem = _Problem(fun, x0, args, method, bounds, constraints, tol, options)
     x0_flat, operands = problem.release()
 
-    if not _is_traced((x0_flat, operands)):
+    if not is_traced((x0_flat, operands)):
         # Eager and concrete: no callback needed (and nothing to differentiate).
         outputs = problem.host(np.asarray(x0_flat), *(np.asarray(o) for o in operands))
         x_flat, value, *info = (jnp.asarray(o) for o in outputs)

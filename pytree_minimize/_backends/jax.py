@@ -35,6 +35,7 @@ from .._core.tree import (
     describe_host_leaf,
 )
 from .jax_chunks import chunk_bounds, in_chunks
+from .jax_compat import is_traced
 
 # ---------------------------------------------------------------------------------------------
 # JAX-registered node types (equinox Modules, register_dataclass, flax structs) in optree.
@@ -122,10 +123,6 @@ def restore_leaf(array: np.ndarray, like: Any) -> Any:
     if isinstance(like, np.generic):
         return array.dtype.type(array)
     return type(like)(array.item())
-
-
-def is_traced(tree: PyTree) -> bool:
-    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 import optree
-from scipy.optimize._numdiff import approx_derivative
 
 from .._core.backend import Backend
 from .._core.hints import returned_pair
+from .._core.scipy_compat import approx_derivative
 from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 
 

@@ -23,6 +23,7 @@ from .._core.backend import Backend
 from .._core.cache import CACHE
 from .._core.hints import no_gradient, returned_pair
 from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
+from . import tensorflow_compat
 
 _ZERO = tf.UnconnectedGradients.ZERO
 #: Marks this module's own traced helpers: plain Python that autograph need not rewrite.
@@ -172,14 +173,16 @@ def _graph_call(compiled: Any, args: tuple) -> Callable[..., tf.Tensor]:
     call: about 110 us of the 190 one evaluation of a 1,000-element Rosenbrock takes. After the
     first call (which traces, and raises what tracing raises), this takes that trace's concrete
     function once, converts `args` to its flat inputs once, and from then on only converts the
-    arrays and runs the graph. The concrete function's flat call is private API: where it is
-    missing, or an array comes with another dtype or shape than the trace's (scipy's complex
-    steps), the ordinary call runs.
+    arrays and runs the graph (`tensorflow_compat.flat_caller`). Arrays of another dtype or
+    shape than the trace's (scipy's complex steps) take the ordinary call, as does a TensorFlow
+    without the private call (which `tests/test_compat.py` reports).
     """
 
     def plain(*arrays: np.ndarray) -> tf.Tensor:
         return compiled(*arrays, *args)
 
+    if not tensorflow_compat.AVAILABLE:
+        return plain
     direct: Callable[..., tf.Tensor] | None = None
     signature: tuple[tuple[np.dtype, tuple[int, ...]], ...] | None = None
 
@@ -190,42 +193,16 @@ def _graph_call(compiled: Any, args: tuple) -> Callable[..., tf.Tensor]:
                 same = tuple((a.dtype, a.shape) for a in arrays) == signature
             except AttributeError:  # not arrays: tf.function converts them
                 same = False
-            if same:
-                try:
-                    return direct(*arrays)
-                except TypeError:  # the flat call's own signature changed: the plain call
-                    direct = plain
-            return plain(*arrays)
+            return direct(*arrays) if same else plain(*arrays)
         out = plain(*arrays)  # traces on the first call, and raises what tracing raises
+        signature = tuple((a.dtype, a.shape) for a in arrays)
         try:
-            signature = tuple((a.dtype, a.shape) for a in arrays)
-            direct = _flat_caller(compiled, arrays, args)
-        except Exception:  # TensorFlow's internals changed (or odd inputs): the plain call
+            direct = tensorflow_compat.flat_caller(compiled, arrays, args)
+        except tensorflow_compat.InputsDoNotStartWithArrays:
             direct = plain
         return out
 
     return call
-
-
-def _flat_caller(compiled: Any, arrays: tuple, args: tuple) -> Callable[..., tf.Tensor]:
-    """The concrete function `compiled` traced for `(*arrays, *args)`, as a call of the arrays
-    alone: `args` are converted to the graph's flat inputs here, once."""
-    from tensorflow.python.eager.polymorphic_function import function_type_utils
-
-    concrete = compiled.get_concrete_function(*arrays, *args)
-    bound = function_type_utils.canonicalize_function_inputs(
-        (*arrays, *args), {}, concrete.function_type
-    )
-    flat = concrete.function_type.unpack_inputs(bound)
-    count = len(arrays)
-    if len(flat) < count or any(
-        tuple(t.shape) != a.shape for t, a in zip(flat[:count], arrays, strict=False)
-    ):
-        raise ValueError("the trace's inputs do not start with the arrays")
-    rest, captured, run = list(flat[count:]), concrete.captured_inputs, concrete._call_flat
-    if count == 1:
-        return lambda x: run([tf.constant(x), *rest], captured)
-    return lambda *arrays: run([*map(tf.constant, arrays), *rest], captured)
 
 
 def _is_traceable_array(value: Any) -> bool:

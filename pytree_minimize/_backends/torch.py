@@ -20,16 +20,7 @@ import torch
 from .._core.backend import Backend
 from .._core.hints import no_gradient, returned_pair, torch_module_hint
 from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
-
-_RUN_BACKWARD: Callable[..., tuple[torch.Tensor, ...]] | None
-try:
-    # The engine call behind `torch.autograd.grad`, without its per-call argument checks and seed
-    # construction (about 15 us of the few hundred an evaluation takes); private, so optional.
-    from torch.autograd.graph import _engine_run_backward
-
-    _RUN_BACKWARD = _engine_run_backward
-except ImportError:  # pragma: no cover - older or newer torch
-    _RUN_BACKWARD = None
+from . import torch_compat
 
 _NUMPY_DTYPES: dict[torch.dtype, np.dtype] = {
     torch.float16: np.dtype(np.float16),
@@ -308,7 +299,7 @@ class TorchBackend(Backend):
     ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
         plan = self.plan(layout)
         tree, to_device, on_cpu = plan.tree, plan.to_device, plan.on_cpu
-        run_backward = _RUN_BACKWARD if plan.simple else None
+        engine = torch_compat.ENGINE_GRADIENT if plan.simple else None
         seeds: dict[torch.dtype, torch.Tensor] = {}
 
         def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -322,16 +313,16 @@ class TorchBackend(Backend):
             ):
                 value = _scalar(value, differentiated=True)
                 grad = _flat_grad(value, flat)
-            elif run_backward is not None:
+            elif engine is not None:
                 seed = seeds.get(value.dtype)
                 if seed is None:
                     seed = seeds[value.dtype] = torch.ones(
                         (), dtype=value.dtype, device=flat.device
                     )
-                # allow_unreachable: None (rather than torch's error) where `flat` is unused.
-                (grad,) = run_backward((value,), (seed,), False, False, (flat,), True, False)
-                if grad is None:
-                    raise TypeError(_IGNORES_X)
+                try:
+                    grad = engine(value, seed, flat)
+                except RuntimeError:  # `flat` not in the graph: `_flat_grad` says why
+                    grad = _flat_grad(value, flat)
             else:
                 grad = _flat_grad(value, flat)
             if on_cpu:

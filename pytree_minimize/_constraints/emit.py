@@ -15,6 +15,7 @@ import numpy as np
 import scipy.optimize as sopt
 
 from .._core.methods import MethodInfo, check_takes
+from .._minimize.fixed_variables import FixedVariables
 from .derivatives import Prepared, prepare
 from .parse import Parsed
 
@@ -101,12 +102,12 @@ def _slsqp_ineq(
     return out
 
 
-def _new_style(p: Prepared, info: MethodInfo, *, fixed: _Fixed | None = None) -> Any:
+def _new_style(p: Prepared, info: MethodInfo, *, fixed: FixedVariables | None = None) -> Any:
     keep = p.keep_feasible
     if fixed is not None and (p.matrix is None or info.drops_fixed_in_linear):
         # Variables fixed by the bounds: a function that also accepts the shortened vector
         # (for COBYLA linear constraints too, whose matrix it would not shorten).
-        return sopt.NonlinearConstraint(fixed.complete(p.values), p.lb, p.ub)
+        return sopt.NonlinearConstraint(fixed.accepting_reduced(p.values), p.lb, p.ub)
     if p.matrix is not None:
         return sopt.LinearConstraint(p.matrix, p.lb, p.ub, keep_feasible=keep)
     if not info.constraint_derivatives:
@@ -121,48 +122,23 @@ def _new_style(p: Prepared, info: MethodInfo, *, fixed: _Fixed | None = None) ->
     )
 
 
-class _Fixed:
-    """Variables that scipy 1.17's COBYLA and COBYQA remove because their bounds fix them.
+def _prima_fixed(bounds: Any, n: int) -> FixedVariables | None:
+    """The variables that scipy 1.17's COBYLA and COBYQA remove because their bounds fix them,
+    by PRIMA's own test: |lb - ub| below a tolerance relative to the bounds' magnitude.
 
     Both drop such variables from the objective but call nonlinear constraints with the
     shortened vector (COBYQA when it measures the constraint violation); COBYLA's PRIMA port
     also keeps linear constraints at full width (libprima/prima#249, fixed upstream in
-    libprima/prima#251). Constraint functions wrapped by `complete` put the fixed values back;
-    called with the full vector, they pass it on unchanged. The test for "fixed" is theirs.
+    libprima/prima#251). Constraint functions made `accepting_reduced` put the fixed values
+    back; called with the full vector, they pass it on unchanged.
     """
-
-    def __init__(self, mask: np.ndarray, values: np.ndarray) -> None:
-        self.mask = mask
-        self.values = values
-
-    @classmethod
-    def find(cls, bounds: Any, n: int) -> _Fixed | None:
-        if bounds is None:
-            return None
-        lb = np.broadcast_to(np.asarray(bounds.lb, dtype=np.float64), (n,))
-        ub = np.broadcast_to(np.asarray(bounds.ub, dtype=np.float64), (n,))
-        # PRIMA's test: |lb - ub| below a tolerance relative to the bounds' magnitude.
-        finite = np.concatenate([lb[np.isfinite(lb)], ub[np.isfinite(ub)]])
-        scale = max(float(np.max(np.abs(finite), initial=1.0)), 1.0)
-        tol = 10.0 * np.finfo(np.float64).eps * n * scale
-        mask = (lb <= ub) & (np.abs(lb - ub) < tol)
-        if not mask.any():
-            return None
-        return cls(mask, np.clip(0.5 * (lb + ub), lb, ub)[mask])
-
-    def complete(self, evaluate: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
-        n = self.mask.size
-
-        def completed(x: np.ndarray) -> Any:
-            x = np.asarray(x, dtype=np.float64)
-            if x.size != n:
-                full = np.empty(n)
-                full[self.mask] = self.values
-                full[~self.mask] = x
-                x = full
-            return evaluate(x)
-
-        return completed
+    if bounds is None:
+        return None
+    finite = np.concatenate(
+        [np.ravel(side)[np.isfinite(np.ravel(side))] for side in (bounds.lb, bounds.ub)]
+    )
+    scale = max(float(np.max(np.abs(finite), initial=1.0)), 1.0)
+    return FixedVariables.from_bounds(bounds, n, tolerance=10.0 * np.finfo(float).eps * n * scale)
 
 
 def to_scipy(
@@ -194,7 +170,7 @@ def to_scipy(
         for c in constraints
     ]
     if info.constraint_form == "object":
-        fixed = _Fixed.find(bounds, layout.n) if info.drops_fixed_variables else None
+        fixed = _prima_fixed(bounds, layout.n) if info.drops_fixed_variables else None
         items = [_new_style(p, info, fixed=fixed) for p in prepared]
     else:
         # Old-style dicts: SLSQP, and custom methods, which scipy hands dicts.

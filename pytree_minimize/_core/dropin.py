@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.optimize._numdiff import approx_derivative
+
+from .scipy_compat import approx_derivative
 
 _NUMBER_KINDS = "biuf"
 

@@ -67,12 +67,45 @@ class EntryPoint(NamedTuple, Generic[F]):
 
     Attributes:
         stub: A function with the public signature and the docstring template; never called.
-        driver: `driver(backend_type, **arguments)` does the work; `arguments` are the public
-            arguments by name (a `**kwargs` parameter's entries among them).
+        driver: `driver(backend_type, **arguments)` does the work; `arguments` are all the
+            public arguments by name (a `**kwargs` parameter's entries among them), so a driver
+            takes them keyword-only and without defaults: the stub holds the defaults.
     """
 
     stub: F
     driver: Callable[..., Any]
+
+    def call(self, backend_type: Callable[..., Backend], /, *args: Any, **kwargs: Any) -> Any:
+        """The entry point run as its public function runs (arguments bound to the stub's
+        signature, defaults filled in), with `backend_type`: for callers inside the package
+        (a global method's local steps, `argmin`, the compat modules)."""
+        arguments = _arguments(self.stub.__name__, _signature(self.stub), args, kwargs)
+        return self.driver(backend_type, **arguments)
+
+
+@functools.cache
+def _signature(stub: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(stub)
+
+
+def _arguments(
+    name: str, signature: inspect.Signature, args: tuple, kwargs: dict[str, Any]
+) -> dict:
+    """The arguments by name, defaults filled in, a `**kwargs` parameter's entries spread.
+
+    Raises:
+        TypeError: the call does not fit the signature (as Python's own call would), named.
+    """
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"{name}(): {error}") from None
+    bound.apply_defaults()
+    arguments = bound.arguments
+    for parameter in signature.parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            arguments.update(arguments.pop(parameter.name))
+    return arguments
 
 
 def build(entry: EntryPoint[F], framework: Framework) -> F:
@@ -84,23 +117,16 @@ def build(entry: EntryPoint[F], framework: Framework) -> F:
     stub, driver = entry.stub, entry.driver
     name = stub.__name__
     options = tuple(o for o in framework.options if name in o.entries)
-    signature = _with_options(inspect.signature(stub), options)
-    variadic = next(
-        (p.name for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD), None
-    )
+    signature = _with_options(_signature(stub), options)
     backend = framework.backend
     option_names = tuple(o.name for o in options)
 
     def public(*args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        arguments = bound.arguments
+        arguments = _arguments(name, signature, args, kwargs)
         backend_type: Callable[..., Backend] = backend
         if option_names:
             chosen = {key: arguments.pop(key) for key in option_names}
             backend_type = functools.partial(backend, **chosen)
-        if variadic is not None:
-            arguments.update(arguments.pop(variadic))
         return driver(backend_type, **arguments)
 
     public.__name__ = public.__qualname__ = name
@@ -108,8 +134,6 @@ def build(entry: EntryPoint[F], framework: Framework) -> F:
     public.__doc__ = render(stub.__doc__ or "", framework, options)
     public.__signature__ = signature  # type: ignore[attr-defined]
     public.__annotations__ = dict(stub.__annotations__)
-    # No `__wrapped__` to the stub: documentation tools (griffe) would take the stub's template
-    # docstring, `$words` and all, for the rendered one.
     return public  # type: ignore[return-value]
 
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 import scipy.optimize as sopt
-from scipy.optimize._dual_annealing import LocalSearchWrapper
 
 from .._constraints import parse as _constraint_parse
 from .._core import methods as _methods
 from .._core.backend import BackendType
 from .._core.callbacks import check_callable, wants_intermediate_result
+from .._core.scipy_compat import dual_annealing_local_maxiter
 from .problem import (
     DriverMethod,
     Escaped,
@@ -202,11 +202,7 @@ def dual_annealing(
     kwargs = check_minimizer_kwargs(options.pop("minimizer_kwargs"))
     if not kwargs:
         # scipy's own local search when none is given: L-BFGS-B in the box, its iteration cap.
-        wrapper = LocalSearchWrapper
-        cap = min(
-            max(prob.n * wrapper.LS_MAXITER_RATIO, wrapper.LS_MAXITER_MIN),
-            wrapper.LS_MAXITER_MAX,
-        )
+        cap = dual_annealing_local_maxiter(prob.n)
         kwargs = {
             "method": _methods.ANNEALING_LOCAL_SEARCH.name,
             "options": {"maxiter": cap},

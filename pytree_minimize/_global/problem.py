@@ -9,7 +9,7 @@ module holds what they have in common:
 - populations: the backend's batched evaluation (one compiled, vmapped call) behind the hooks
   scipy offers, a map-like `workers` or a vectorised objective;
 - local steps: a custom `scipy.optimize.minimize` method that runs the pytree driver
-  (`_driver.minimize`) on the user's pytree problem, with exact derivatives (for shgo, which
+  (`minimize`'s driver) on the user's pytree problem, with exact derivatives (for shgo, which
   looks its local method up by name, a method name that is also that custom method);
 - history and progress: the best value found so far, once per iteration.
 
@@ -30,6 +30,7 @@ from .._constraints import parse as _constraint_parse
 from .._core.backend import BackendType
 from .._core.methods import GLOBAL_FEASIBILITY
 from .._core.progress import History, make_progress
+from .._core.scipy_compat import add_evaluations
 from .._core.tree import (
     NAMESPACE,
     Bounds,
@@ -41,7 +42,7 @@ from .._core.tree import (
     flatten,
 )
 from .._core.trees import check_finite, start
-from .._minimize import driver as _driver
+from .._minimize.api import MINIMIZE
 
 #: The keys of `minimizer_kwargs` that the pytree `minimize` takes (besides `args`).
 _MINIMIZE_KEYS = frozenset(
@@ -407,14 +408,13 @@ def local_method(
             if given.get("bounds") is not None:
                 lb, ub = _scipy_box(given["bounds"])
                 call["bounds"] = problem.pytree_bounds(lb, ub)
-        result = _driver.minimize(
+        result = MINIMIZE.call(
             problem.backend_type, problem.func, problem.tree(x0), args=args, **call
         )
         to_flat(problem, result)
         monitor.seen(result.fun)
-        counter: Any = getattr(fun, "__self__", None)
-        if count_calls and hasattr(counter, "nfev"):
-            counter.nfev += int(result.get("nfev", 0))
+        if count_calls:
+            add_evaluations(fun, int(result.get("nfev", 0)))
         return result
 
     return pytree_local_minimize

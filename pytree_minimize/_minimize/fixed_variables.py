@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.optimize as sopt
@@ -28,7 +28,7 @@ from scipy.sparse.linalg import LinearOperator
 from .._core.methods import MethodInfo
 from .._core.tree import Layout
 
-__all__ = ["scipy_minimize"]
+__all__ = ["FixedVariables", "scipy_minimize"]
 
 
 def _narrower_than_float64(layout: Layout) -> bool:
@@ -36,6 +36,50 @@ def _narrower_than_float64(layout: Layout) -> bool:
     return any(
         spec.dtype.itemsize // (2 if spec.dtype.kind == "c" else 1) < 8 for spec in layout.leaves
     )
+
+
+class FixedVariables(NamedTuple):
+    """The variables that bounds fix, and their values: the one map between scipy's shortened
+    vector (free variables only) and the full flat vector.
+
+    Attributes:
+        mask: True at each fixed variable of the full vector.
+        values: The fixed values, in order.
+    """
+
+    mask: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def from_bounds(cls, bounds: Any, n: int, *, tolerance: float = 0.0) -> FixedVariables | None:
+        """The variables with `|lb - ub| <= tolerance` (exactly equal by default), or None
+        where there are none."""
+        if bounds is None:
+            return None
+        lb = np.broadcast_to(np.asarray(bounds.lb, dtype=np.float64), (n,))
+        ub = np.broadcast_to(np.asarray(bounds.ub, dtype=np.float64), (n,))
+        mask = (lb <= ub) & (np.abs(lb - ub) <= tolerance)
+        if not mask.any():
+            return None
+        return cls(mask, np.clip(0.5 * (lb + ub), lb, ub)[mask])
+
+    def full(self, reduced: np.ndarray, fill: Any = None) -> np.ndarray:
+        """The full vector: `reduced` on the free variables, the fixed values (or `fill`)."""
+        reduced = np.asarray(reduced)
+        out = np.empty(self.mask.size, dtype=np.result_type(reduced.dtype, np.float64))
+        out[self.mask] = self.values if fill is None else fill
+        out[~self.mask] = reduced
+        return out
+
+    def accepting_reduced(self, evaluate: Callable[[np.ndarray], Any]) -> Callable:
+        """`evaluate` (a function of the full vector) callable with the shortened vector too."""
+        n = self.mask.size
+
+        def evaluated(x: np.ndarray) -> Any:
+            x = np.asarray(x, dtype=np.float64)
+            return evaluate(x if x.size == n else self.full(x))
+
+        return evaluated
 
 
 def scipy_minimize(
@@ -52,8 +96,8 @@ def scipy_minimize(
 
     Examples:
         >>> import numpy as np, scipy.optimize as sopt
-        >>> from pytree_minimize._methods import METHODS
-        >>> from pytree_minimize._tree import build_layout, describe_host_leaf
+        >>> from pytree_minimize._core.methods import METHODS
+        >>> from pytree_minimize._core.tree import build_layout, describe_host_leaf
         >>> layout = build_layout(np.zeros(2, np.float32), describe_leaf=describe_host_leaf)
         >>> solve = scipy_minimize(METHODS["trust-constr"], layout, sopt.Bounds([0, 1], [2, 1]))
         >>> solve is sopt.minimize
@@ -61,23 +105,22 @@ def scipy_minimize(
     """
     if not info.drops_fixed_below_float64 or bounds is None or not _narrower_than_float64(layout):
         return solve
-    lb = np.broadcast_to(np.asarray(bounds.lb, dtype=np.float64), (layout.n,))
-    ub = np.broadcast_to(np.asarray(bounds.ub, dtype=np.float64), (layout.n,))
-    fixed = lb == ub
-    if not fixed.any() or fixed.all():
+    fixed = FixedVariables.from_bounds(bounds, layout.n)
+    if fixed is None or fixed.mask.all():
         return solve
-    return _Reduction(fixed, lb[fixed], solve).minimize
+    return _Reduction(fixed, solve).minimize
 
 
 class _Reduction:
     """The map between scipy's shortened vector and the full flat vector."""
 
-    def __init__(self, fixed: np.ndarray, values: np.ndarray, solve: Callable) -> None:
+    def __init__(self, fixed: FixedVariables, solve: Callable) -> None:
         self.solve = solve
-        self.fixed = fixed
-        self.free = np.flatnonzero(~fixed)
-        self.fixed_index = np.flatnonzero(fixed)
-        self.values = values
+        self.fixed = fixed.mask
+        self.full = fixed.full
+        self.free = np.flatnonzero(~fixed.mask)
+        self.fixed_index = np.flatnonzero(fixed.mask)
+        self.values = fixed.values
         # Full gradients of recent evaluations, to restore the fixed entries of the gradient
         # scipy reports (not always the latest: trust-region methods refuse trial points).
         self._gradients: collections.deque[tuple[np.ndarray, np.ndarray]] = collections.deque(
@@ -86,14 +129,6 @@ class _Reduction:
         self._constraint_jacobians: list[Callable[[], Any]] = []
 
     # -- vectors and matrices -------------------------------------------------------------
-
-    def full(self, reduced: np.ndarray, fill: Any = None) -> np.ndarray:
-        """The full vector: `reduced` on the free variables, the fixed values (or `fill`)."""
-        reduced = np.asarray(reduced)
-        out = np.empty(self.fixed.size, dtype=np.result_type(reduced.dtype, np.float64))
-        out[self.fixed_index] = self.values if fill is None else fill
-        out[self.free] = reduced
-        return out
 
     def columns(self, matrix: Any) -> Any:
         """The free columns of a Jacobian (dense or sparse)."""

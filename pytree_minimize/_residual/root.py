@@ -30,12 +30,12 @@ def root(
     fun: Callable,
     x0: PyTree,
     *,
-    args: Any = (),
-    method: str = "hybr",
-    jac: Any = None,
-    tol: float | None = None,
-    callback: Callable | None = None,
-    options: dict | None = None,
+    args: Any,
+    method: str,
+    jac: Any,
+    tol: float | None,
+    callback: Callable | None,
+    options: dict | None,
 ) -> sopt.OptimizeResult:
     """scipy.optimize.root over pytrees for any backend (see `pytree_minimize.root`); options
     by keyword."""

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.optimize as sopt
 
 from ..._core.tree import Bounds, Layout, is_floating
-from ..._minimize.driver import minimize as drive
+from ..._minimize.api import MINIMIZE
 
 if TYPE_CHECKING:
     from ..._core.backend import Backend
@@ -54,7 +54,7 @@ def minimize(
     eagerly."""
     check_x0(x0_dict, backend_type)
     bounds = _bounds(x0_dict, lb_dict, ub_dict, backend_type)
-    result = drive(
+    result = MINIMIZE.call(
         backend_type,
         fun,
         x0_dict,
