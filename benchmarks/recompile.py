@@ -10,10 +10,11 @@ A helper such as
 makes a new closure on every call. Each contender below fits new data on every call; "closure"
 is that helper, "args" the same objective defined once with the data passed through `args` (the
 compiled evaluation is reused: the floor). Rows: `minimize` (L-BFGS-B), `least_squares` and
-`curve_fit`. Calls are interleaved, the order rotating from round to round, after one warm-up
-call of each; the table gives the median time per call and the median of the per-round ratios.
+`curve_fit`; `--tensorflow` adds `minimize` of the TensorFlow port. Calls are interleaved, the
+order rotating from round to round, after one warm-up call of each; the table gives the median
+time per call and the median of the per-round ratios.
 
-    python benchmarks/recompile.py [--rounds 15]
+    python benchmarks/recompile.py [--rounds 15] [--tensorflow]
     python benchmarks/recompile.py --checkout /path/to/other/checkout   # e.g. before a change
 """
 
@@ -97,10 +98,43 @@ def contenders() -> dict[str, tuple[Callable[[int], object], Callable[[int], obj
     }
 
 
+def tensorflow_contenders() -> dict[str, tuple[Callable[[int], object], Callable[[int], object]]]:
+    """The `minimize` row for the TensorFlow port (its `tf.function`s trace per closure)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from pytree_minimize.ports.tensorflow import minimize
+
+    def data(seed: int) -> tuple[object, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(200, 5))
+        return tf.constant(X), X @ np.arange(1.0, 6.0) + 0.5
+
+    x0 = {"w": tf.zeros(5, tf.float64), "b": tf.constant(0.0, tf.float64)}
+    options = {"maxiter": 50}
+
+    def closure(seed: int) -> object:
+        X, Y = data(seed)
+
+        def loss(p: dict) -> object:
+            return tf.reduce_mean((tf.linalg.matvec(X, p["w"]) + p["b"] - Y) ** 2)
+
+        return minimize(loss, x0, method="L-BFGS-B", options=options)
+
+    def loss_with_data(p: dict, X: object, Y: object) -> object:
+        return tf.reduce_mean((tf.linalg.matvec(X, p["w"]) + p["b"] - Y) ** 2)
+
+    def once(seed: int) -> object:
+        return minimize(loss_with_data, x0, args=data(seed), method="L-BFGS-B", options=options)
+
+    return {"TensorFlow port, minimize (L-BFGS-B)": (closure, once)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--checkout", default=ROOT, help="the checkout whose package to time")
+    parser.add_argument("--tensorflow", action="store_true", help="add the TensorFlow port's row")
     args = parser.parse_args()
     sys.path.insert(0, os.path.abspath(args.checkout))
     warnings.simplefilter("ignore")  # the recompile warning, where the checkout has one
@@ -110,7 +144,11 @@ def main() -> None:
         "(ms) | ratio |"
     )
     print("|---|---|---|---|")
-    for name, (closure, once) in contenders().items():
+    rows = contenders()
+    if args.tensorflow:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        rows.update(tensorflow_contenders())
+    for name, (closure, once) in rows.items():
         closure(0), once(0)  # warm-up: the first compile of each
         times: dict[str, list[float]] = {"closure": [], "once": []}
         ratios = []
