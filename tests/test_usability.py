@@ -220,3 +220,17 @@ def test_smooth_objectives_and_derivative_free_methods_do_not_warn():
         warnings.simplefilter("error", RuntimeWarning)
         minimize(lambda p: jnp.sum(jnp.abs(p["a"])), x0, method="BFGS")  # zero only at kinks
         minimize(lambda p: jnp.all(p["a"] > 0).astype(float), x0, method="Nelder-Mead")
+        # A linear objective: its gradient does not depend on x either, but it is not zero.
+        res = minimize(lambda p: -p["a"][0], x0, method="L-BFGS-B", bounds=Bounds(ub=1.0))
+    assert float(res.x["a"][0]) == 1.0
+
+
+def test_a_constant_objective_does_not_warn():
+    # A feasibility problem: the constraint moves x, the objective is deliberately constant.
+    constraint = {"type": "eq", "fun": lambda p: jnp.sum(p["a"]) - 1.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = minimize(
+            lambda p: jnp.zeros(()), {"a": jnp.zeros(2)}, method="SLSQP", constraints=constraint
+        )
+    np.testing.assert_allclose(float(jnp.sum(res.x["a"])), 1.0, atol=1e-6)

@@ -793,7 +793,8 @@ def _unpack(
     compiled: Any, dynamic: list[Any], dtype: type = np.float64, *, check_gradient: bool = False
 ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     """scipy's `(value, gradient)` from the packed output; `check_gradient`: after the first
-    evaluation, warn where autodiff's gradient is a symbolic zero (`_symbolic_zero_gradient`)."""
+    evaluation, warn where autodiff's gradient is zero by construction (`_gradient_is_constant`
+    and zero)."""
     unchecked = [check_gradient]
 
     def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -801,32 +802,35 @@ def _unpack(
         out = np.asarray(compiled(flat, dynamic), dtype=np.float64)
         if unchecked[0]:
             unchecked[0] = False
-            if _symbolic_zero_gradient(compiled, flat, dynamic):
+            # A gradient that does not depend on `x` is the same everywhere: zero here, zero
+            # everywhere (a linear objective's constant gradient is not zero).
+            constant = _gradient_is_constant(compiled, flat, dynamic)
+            if constant and not np.any(out[1:]):
                 warnings.warn(zero_gradient(), RuntimeWarning, stacklevel=closures.caller_level())
         return out[0], out[1:]
 
     return value_and_grad
 
 
-#: Per compiled value-and-gradient (weakly): whether its gradient is a symbolic zero.
-_ZERO_GRADIENT: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+#: Per compiled value-and-gradient (weakly): whether its gradient does not depend on `x`.
+_CONSTANT_GRADIENT: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
-def _symbolic_zero_gradient(compiled: Any, flat: np.ndarray, dynamic: list[Any]) -> bool:
+def _gradient_is_constant(compiled: Any, flat: np.ndarray, dynamic: list[Any]) -> bool:
     """Whether the packed `[value, gradient]` of `compiled` has a gradient that does not depend
-    on `x`: JAX knew it to be zero (the value reaches `x` only through comparisons, rounding or
-    integer casts, or not at all). Read off the program already traced for the evaluation just
-    made (`trace` finds it in JAX's cache: the user's function does not run again), once per
-    compiled function."""
+    on `x` while the value does (then a zero gradient is one JAX knew to be zero: the value
+    reaches `x` only through comparisons, rounding or integer casts). Read off the program
+    already traced for the evaluation just made (`trace` finds it in JAX's cache: the user's
+    function does not run again), once per compiled function."""
     jitted = compiled.active if isinstance(compiled, _WithFallback) else compiled
     try:
-        return _ZERO_GRADIENT[jitted]
+        return _CONSTANT_GRADIENT[jitted]
     except (KeyError, TypeError):
         pass
-    zero = _packed_gradient_is_constant(compiled, flat, dynamic)
+    constant = _packed_gradient_is_constant(compiled, flat, dynamic)
     with contextlib.suppress(TypeError):
-        _ZERO_GRADIENT[jitted] = zero
-    return zero
+        _CONSTANT_GRADIENT[jitted] = constant
+    return constant
 
 
 def _packed_gradient_is_constant(compiled: Any, flat: np.ndarray, dynamic: list[Any]) -> bool:
@@ -844,7 +848,11 @@ def _packed_gradient_is_constant(compiled: Any, flat: np.ndarray, dynamic: list[
         eqn = producers.get(eqn.invars[0]) if _is_var(eqn.invars[0]) else None
     if eqn is None or eqn.primitive.name != "concatenate" or len(eqn.invars) != 2:
         return False
-    return not _reaches(jaxpr, jaxpr.invars[0], eqn.invars[1])
+    # A value that does not depend on `x` at all is a constant objective (a feasibility
+    # problem under constraints): deliberate, not worth a warning.
+    value, gradient = eqn.invars
+    flat = jaxpr.invars[0]
+    return _reaches(jaxpr, flat, value) and not _reaches(jaxpr, flat, gradient)
 
 
 def transfer_dtype(layout: Layout) -> type:

@@ -104,6 +104,7 @@ _BY_VALUE: tuple[type, ...] = (
     np.bool_,
     np.dtype,
     range,
+    frozenset,
     enum.Enum,
     type(Ellipsis),
     type(None),
@@ -611,6 +612,10 @@ def _shown(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is not None and dtype is not None and not isinstance(value, np.generic):
+        # An array's repr would read all of it (from the device, too): its type, shape, dtype.
+        return f"a {type(value).__name__} of shape {tuple(shape)} and dtype {dtype}"
     text = repr(value)
     return text if len(text) <= 40 else f"{text[:37]}..."
 

@@ -47,8 +47,8 @@ def zero_gradient() -> str:
     return (
         "`fun`'s gradient is zero everywhere: its value depends on `x` only through "
         "comparisons, rounding or integer casts (for example `jnp.all(x > 0)`, `jnp.round(x)`, "
-        "`.astype(int)`), whose derivatives are zero, or not at all. A gradient method sees a "
-        "zero gradient and stops at `x0`. Use a derivative-free method "
+        "`.astype(int)`), whose derivatives are zero. A gradient method sees a zero gradient "
+        "and stops at `x0`. Use a derivative-free method "
         f"({names_where(lambda info: not info.gradient)}), or make the value smooth in `x` "
         "(for example `jax.nn.sigmoid(k * x)` in place of `x > 0`)."
     )
