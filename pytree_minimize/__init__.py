@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ._argmin.argmin import Solution, argmin
     from ._constraints.linear import LinearConstraint
     from ._core.cache import clear_cache
+    from ._core.closures import RecompileWarning
     from ._core.sparse import Sparsity, SparsityWarning
     from ._core.tree import Bounds
     from ._jax import (
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 _SOURCES = {
     "Bounds": "._core.tree",
     "LinearConstraint": "._constraints.linear",
+    "RecompileWarning": "._core.closures",
     "Solution": "._argmin.argmin",
     "argmin": "._argmin.argmin",
     "basinhopping": "._jax",
@@ -54,6 +56,7 @@ _SOURCES = {
 __all__ = [
     "Bounds",
     "LinearConstraint",
+    "RecompileWarning",
     "Solution",
     "Sparsity",
     "SparsityWarning",

@@ -26,7 +26,13 @@ SEVERAL_PROCESSES = "jax.distributed.initialize"
 RUNNABLE = [block for block in BLOCKS if block.runs and SEVERAL_PROCESSES not in block.code]
 #: What a block prints, for the blocks whose code contains the key. The portfolio: its figures
 #: are checked against the closed form and against scipy in tests/test_constraints.py.
-PRINTS = {"expected_return": ["[0.     0.1077]", "[-1  0]", "[-0.0099, 0.3604]"]}
+PRINTS = {
+    "expected_return": ["[0.     0.1077]", "[-1  0]", "[-0.0099, 0.3604]"],
+    # A new closure per fit is traced once (y = X @ (1, 2, 3) + 0.5, fitted exactly).
+    "traces.append(1)  # runs while JAX traces `loss`": ["1 [1.0, 2.0, 3.0] 0.5"],
+    # The torch pattern fits Y = X @ (1, -2, 0.5) + 0.3 exactly.
+    '{"weight": ..., "bias": ...}': ["tensor([[ 1.0000, -2.0000,  0.5000]]) tensor([0.3000])"],
+}
 #: Each public module and the page of the API reference that documents it.
 API_PAGES = {
     "pytree_minimize": "api/pytree_minimize.md",

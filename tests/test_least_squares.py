@@ -11,6 +11,7 @@ import scipy.optimize as sopt
 from scipy.sparse.linalg import LinearOperator
 
 from pytree_minimize import Bounds, least_squares
+from pytree_minimize._core import closures
 from pytree_minimize._core.cache import CACHE
 
 T = np.linspace(0.0, 3.0, 37)
@@ -183,12 +184,22 @@ def test_x0_not_mutated_and_float32_leaves_keep_their_dtype():
 M_LSMR = 41
 
 
+def _compiled_through(fun):
+    """The function the cache keeps `fun`'s evaluations under, and the closed-over arrays they
+    take as their dynamic inputs: a closure is compiled through its lifted form."""
+    known = closures._BY_OBJECT.get(fun)
+    if known is not None and known.fun is not None:
+        return known.fun, list(known.arrays)
+    return fun, []
+
+
 def _compiled_for(fun):
     """The cache's compiled functions for `fun`, by key (its private table, for inspection)."""
+    owner, _ = _compiled_through(fun)
     return {
         full_key[2]: entry.compiled
         for full_key, entry in CACHE._table.items()
-        if entry.owned_by(fun)
+        if entry.owned_by(owner)
     }
 
 
@@ -200,16 +211,17 @@ def _compiled_text(fun):
         "u": jax.ShapeDtypeStruct((M_LSMR,), jnp.float64),
     }
     texts = []
+    _, dynamic = _compiled_through(fun)
     for key, compiled in _compiled_for(fun).items():
         kind = key[0]
         if kind == "residual_layout":
             continue
         if kind == "residual_vjp":
-            lowered = compiled.lower(specs["x"], specs["u"], [])
+            lowered = compiled.lower(specs["x"], specs["u"], dynamic)
         elif kind == "residual_jvp":
-            lowered = compiled.lower(specs["x"], specs["x"], [])
+            lowered = compiled.lower(specs["x"], specs["x"], dynamic)
         else:
-            lowered = compiled.lower(specs["x"], [])
+            lowered = compiled.lower(specs["x"], dynamic)
         texts.append(lowered.as_text())
     return "\n".join(texts)
 

@@ -20,7 +20,11 @@ LINKS = [
 
 #: What a block prints, for the blocks whose code contains the key. The example: the unbounded
 #: solution is w = (2, -2), b = 0.5, and the bound w >= -1 holds w[1] at -1.
-PRINTS = {'bounds=Bounds(lb={"w": -1.0': ["[ 2. -1.] 0.5", "[ 0 -1]"]}
+PRINTS = {
+    'bounds=Bounds(lb={"w": -1.0': ["[ 2. -1.] 0.5", "[ 0 -1]"],
+    # The torch pattern fits Y = X @ (1, -2, 0.5) + 0.3 exactly.
+    "parameters_of(model)  # a dict": ["tensor([[ 1.0000, -2.0000,  0.5000]]) tensor([0.3000])"],
+}
 
 
 def test_readme_blocks_are_all_found_and_none_skipped():

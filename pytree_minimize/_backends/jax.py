@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import traceback
+import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -19,10 +21,11 @@ import numpy as np
 import optree
 from jax.sharding import NamedSharding, PartitionSpec
 
+from .._core import closures
 from .._core.backend import Backend
 from .._core.cache import CACHE
 from .._core.dropin import is_wide_int
-from .._core.hints import no_gradient, returned_pair
+from .._core.hints import no_gradient, returned_pair, zero_gradient
 from .._core.sparse import SparseMatrix
 from .._core.tree import (
     NAMESPACE,
@@ -263,6 +266,73 @@ def _merge_args(dynamic: list[Any], treedef: Any, static: tuple, mask: list[bool
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
+# ---------------------------------------------------------------------------------------------
+# Closure conversion (`_core.closures`): what JAX traces, and its containers.
+
+
+def _is_traceable_array(value: Any) -> bool:
+    if isinstance(value, jax.Array):
+        return True
+    return isinstance(value, np.ndarray) and value.dtype.kind in "biufc"
+
+
+def _flatten_node(value: Any) -> tuple[list[Any], Any, list[str]] | None:
+    """One level of a JAX pytree node: `(children, treedef, labels)`, or None for a leaf."""
+    keyed, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=lambda y: y is not value)
+    if jax.tree_util.treedef_is_leaf(treedef) and len(keyed) == 1:
+        return None
+    return [child for _, child in keyed], treedef, [jax.tree_util.keystr(k) for k, _ in keyed]
+
+
+def _on_device(value: Any) -> Any:
+    """A closed-over NumPy array on the device once, rather than at every evaluation."""
+    return jax.device_put(value) if isinstance(value, np.ndarray) else value
+
+
+def _unflatten(treedef: Any, children: list[Any]) -> Any:
+    return jax.tree_util.tree_unflatten(treedef, children)
+
+
+class _LiftError(Exception):
+    """Tracing the lifted form of a closure failed (the error is the cause)."""
+
+
+class _WithFallback:
+    """A compiled lifted evaluation that, where its first trace fails, compiles and calls the
+    user's function as it is from then on (whose own errors then reach the caller)."""
+
+    def __init__(self, compiled: Any, unlifted: Callable[[], tuple[Any, list[Any]]], lifted: Any):
+        self._compiled = compiled
+        self._unlifted = unlifted
+        self._lifted = lifted
+        self._fallback: tuple[Any, list[Any]] | None = None
+
+    def __call__(self, *inputs: Any) -> Any:
+        if self._fallback is None:
+            try:
+                return self._compiled(*inputs)
+            except _LiftError as error:
+                compiled, dynamic = self._unlifted()
+                out = compiled(*inputs[:-1], dynamic)  # raises the user's own error, if any
+                self._fallback = (compiled, dynamic)
+                closures.lift_failed(self._lifted, error.__cause__ or error)
+                return out
+        compiled, dynamic = self._fallback
+        return compiled(*inputs[:-1], dynamic)
+
+    @property
+    def active(self) -> Any:
+        """The compiled function in use: the lifted one, or the fallback."""
+        return self._compiled if self._fallback is None else self._fallback[0]
+
+    def trace(self, *inputs: Any) -> Any:
+        """The staged program of the evaluation in use (`jax.jit(...).trace`)."""
+        if self._fallback is None:
+            return self._compiled.trace(*inputs)
+        compiled, dynamic = self._fallback
+        return compiled.trace(*inputs[:-1], dynamic)
+
+
 class JaxBackend(Backend):
     """Backend for JAX (and NumPy) leaves; see :class:`pytree_minimize._core.backend.Backend`.
 
@@ -293,6 +363,8 @@ class JaxBackend(Backend):
         super().__init__(template, args, entry=entry)
         #: x0's structure and leaf shardings, for the evaluations compiled during this call.
         self._x0_shardings = x0_shardings(template)
+        #: `_lift`'s results during this call, by the ids of the function and its `args`.
+        self._lifts: dict[tuple[int, int], tuple[Callable, tuple, closures.Lift]] = {}
 
     def prepare(self, tree: PyTree) -> None:
         register_jax_nodes(tree)
@@ -310,12 +382,59 @@ class JaxBackend(Backend):
         self, kind: str, fun: Callable, layout: Layout, args: tuple, make_body: Callable
     ) -> tuple[Any, list[Any]]:
         """The cached `jax.jit` of `make_body(call, shardings)` (`call` stands for `fun`, see
-        `_cache`) and the dynamic leaves of `args` to pass it."""
+        `_cache`) and the dynamic leaves of `args` to pass it.
+
+        A closure is compiled through its lifted form (`_core.closures`), so that a new closure
+        over the same code reuses the evaluation; where tracing the lifted form fails, the
+        function as it is is compiled instead, at its first evaluation."""
+        lifted = self._lift(fun, args)
+        if lifted.fun is None:
+            return self._compile_as(kind, fun, layout, args, make_body, lifted, strict=False)
+        compiled, dynamic = self._compile_as(
+            kind, lifted.fun, layout, lifted.args, make_body, lifted, strict=True
+        )
+
+        def unlifted() -> tuple[Any, list[Any]]:
+            return self._compile_as(kind, fun, layout, args, make_body, lifted, strict=False)
+
+        return _WithFallback(compiled, unlifted, lifted), dynamic
+
+    def _lift(self, fun: Callable, args: tuple) -> closures.Lift:
+        """`fun` and `args` with `fun`'s closed-over arrays as traced arguments; once per call
+        (the arrays are put on the device once)."""
+        memo = self._lifts.get((id(fun), id(args)))
+        if memo is not None and memo[0] is fun and memo[1] is args:
+            return memo[2]
+        lifted = closures.lift(
+            fun,
+            args,
+            is_array=_is_traceable_array,
+            flatten=_flatten_node,
+            unflatten=_unflatten,
+            place=_on_device,
+        )
+        self._lifts[(id(fun), id(args))] = (fun, args, lifted)
+        return lifted
+
+    def _compile_as(
+        self,
+        kind: str,
+        fun: Callable,
+        layout: Layout,
+        args: tuple,
+        make_body: Callable,
+        lifted: closures.Lift,
+        *,
+        strict: bool,
+    ) -> tuple[Any, list[Any]]:
+        """`_compile` for `fun` itself; `strict`: any error while tracing raises `_LiftError`
+        (for the fallback) rather than reaching the caller."""
         dynamic, treedef, static, mask = _split_args(args)
         placement = _placement(layout, dynamic, self._x0_shardings)
         shardings = placement.leaves if placement is not None else None
 
         def build(call: Callable) -> Any:
+            closures.note_compile(fun, lifted, (kind, layout.key))
             body = make_body(call, shardings)
             # Sharded leaves stay as their placement slices them.
             bounds = chunk_bounds(layout) if placement is None else None
@@ -327,8 +446,12 @@ class JaxBackend(Backend):
                     arrays = [in_chunks(a, bounds) if a.shape == (layout.n,) else a for a in arrays]
                 try:
                     return body(*arrays, _merge_args(dynamic_args, treedef, static, mask))
-                except _TRACING_ERRORS as error:
-                    raise _not_traceable(error, kind) from error
+                except Exception as error:
+                    if strict:
+                        raise _LiftError(error) from error
+                    if isinstance(error, _TRACING_ERRORS):
+                        raise _not_traceable(error, kind) from error
+                    raise
 
             if placement is None:
                 return jax.jit(flat_fun)
@@ -384,7 +507,7 @@ class JaxBackend(Backend):
             return packed
 
         compiled, dynamic = self._compile("value_and_grad", fun, layout, args, make)
-        return _unpack(compiled, dynamic, transfer_dtype(layout))
+        return _unpack(compiled, dynamic, transfer_dtype(layout), check_gradient=True)
 
     def value_and_user_grad(
         self, fun: Callable, layout: Layout, args: tuple
@@ -619,7 +742,11 @@ class JaxBackend(Backend):
             )
 
         # Cached like a compiled function: tracing `fun` for its output shapes costs about as
-        # much as a few evaluations. The output may depend on the shapes of `args`.
+        # much as a few evaluations. The output may depend on the shapes of `args`. A closure is
+        # keyed by its lifted form (its arrays are concrete here, so nothing is traced anew).
+        lifted = self._lift(fun, args)
+        if lifted.fun is not None:
+            fun, args = lifted.fun, lifted.args
         dynamic, treedef, static, mask = _split_args(args)
         shapes = tuple((np.shape(a), np.dtype(getattr(a, "dtype", type(a))).str) for a in dynamic)
         key = ("residual_layout", layout.key, _x64_enabled(), treedef, static, tuple(mask), shapes)
@@ -710,6 +837,22 @@ def _not_traceable(error: Exception, kind: str) -> TypeError:
     )
 
 
+def _reaches(jaxpr: Any, source: Any, target: Any) -> bool:
+    """Whether the variable `target` of `jaxpr` depends on the variable `source` (an equation
+    with any input that depends on it counts as depending on it in every output)."""
+    if not _is_var(target):
+        return False
+    reached = {source}
+    for equation in jaxpr.eqns:
+        if any(_is_var(v) and v in reached for v in equation.invars):
+            reached.update(equation.outvars)
+    return target in reached
+
+
+def _is_var(atom: Any) -> bool:
+    return type(atom).__name__ != "Literal"
+
+
 def _flat_spec(layout: Layout) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct((layout.n,), jnp.float64 if _x64_enabled() else float)
 
@@ -727,13 +870,69 @@ def _ravel_output(out_layout: Layout, out: PyTree) -> jax.Array:
 
 
 def _unpack(
-    compiled: Any, dynamic: list[Any], dtype: type = np.float64
+    compiled: Any, dynamic: list[Any], dtype: type = np.float64, *, check_gradient: bool = False
 ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """scipy's `(value, gradient)` from the packed output; `check_gradient`: after the first
+    evaluation, warn where autodiff's gradient is zero by construction (`_gradient_is_constant`
+    and zero)."""
+    unchecked = [check_gradient]
+
     def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
-        out = np.asarray(compiled(x.astype(dtype, copy=False), dynamic), dtype=np.float64)
+        flat: np.ndarray = x.astype(dtype, copy=False)
+        out = np.asarray(compiled(flat, dynamic), dtype=np.float64)
+        if unchecked[0]:
+            unchecked[0] = False
+            # A gradient that does not depend on `x` is the same everywhere: zero here, zero
+            # everywhere (a linear objective's constant gradient is not zero).
+            constant = _gradient_is_constant(compiled, flat, dynamic)
+            if constant and not np.any(out[1:]):
+                warnings.warn(zero_gradient(), RuntimeWarning, stacklevel=closures.caller_level())
         return out[0], out[1:]
 
     return value_and_grad
+
+
+#: Per compiled value-and-gradient (weakly): whether its gradient does not depend on `x`.
+_CONSTANT_GRADIENT: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _gradient_is_constant(compiled: Any, flat: np.ndarray, dynamic: list[Any]) -> bool:
+    """Whether the packed `[value, gradient]` of `compiled` has a gradient that does not depend
+    on `x` while the value does (then a zero gradient is one JAX knew to be zero: the value
+    reaches `x` only through comparisons, rounding or integer casts). Read off the program
+    already traced for the evaluation just made (`trace` finds it in JAX's cache: the user's
+    function does not run again), once per compiled function."""
+    jitted = compiled.active if isinstance(compiled, _WithFallback) else compiled
+    try:
+        return _CONSTANT_GRADIENT[jitted]
+    except (KeyError, TypeError):
+        pass
+    constant = _packed_gradient_is_constant(compiled, flat, dynamic)
+    with contextlib.suppress(TypeError):
+        _CONSTANT_GRADIENT[jitted] = constant
+    return constant
+
+
+def _packed_gradient_is_constant(compiled: Any, flat: np.ndarray, dynamic: list[Any]) -> bool:
+    trace = getattr(compiled, "trace", None)
+    if trace is None:
+        return False
+    try:
+        jaxpr = trace(flat, dynamic).jaxpr.jaxpr
+    except Exception:  # pragma: no cover - JAX's staging API changed: no warning
+        return False
+    producers = {v: eqn for eqn in jaxpr.eqns for v in eqn.outvars}
+    eqn = producers.get(jaxpr.outvars[0]) if _is_var(jaxpr.outvars[0]) else None
+    # Through the single-input steps after the packing (a sharding constraint, a copy).
+    while eqn is not None and eqn.primitive.name != "concatenate" and len(eqn.invars) == 1:
+        eqn = producers.get(eqn.invars[0]) if _is_var(eqn.invars[0]) else None
+    if eqn is None or eqn.primitive.name != "concatenate" or len(eqn.invars) != 2:
+        return False
+    # A value that does not depend on `x` at all is a constant objective (a feasibility
+    # problem under constraints): deliberate, not worth a warning.
+    value, gradient = eqn.invars
+    flat = jaxpr.invars[0]
+    return _reaches(jaxpr, flat, value) and not _reaches(jaxpr, flat, gradient)
 
 
 def transfer_dtype(layout: Layout) -> type:

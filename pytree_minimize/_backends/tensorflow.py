@@ -4,7 +4,9 @@ Each function takes the flat float64 vector (and `args`, which `tf.function` tra
 rules: tensors and arrays by shape and dtype, Python values by value), splits and casts it into the
 leaves inside the graph, and returns one flat tensor: the value and gradient packed together, so an
 evaluation is one call and one transfer back. Functions are cached per (user function, layout,
-`jit_compile`), so a second `minimize` call on the same structure reuses the trace.
+`jit_compile`), so a second `minimize` call on the same structure reuses the trace; a closure made
+anew goes through its lifted form (`_core.closures`), its tensors and NumPy arrays graph inputs,
+so a new closure over the same code reuses the trace too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import optree
 import tensorflow as tf
 
+from .._core import closures
 from .._core.backend import Backend
 from .._core.cache import CACHE
 from .._core.hints import no_gradient, returned_pair
@@ -202,6 +205,38 @@ def _graph_call(compiled: Any, args: tuple) -> Callable[..., tf.Tensor]:
     return call
 
 
+def _is_traceable_array(value: Any) -> bool:
+    """A closed-over value that becomes a graph input: a tensor, or a numeric NumPy array (not
+    a variable, which a traced function reads by reference)."""
+    if isinstance(value, tf.Tensor):
+        return True
+    return isinstance(value, np.ndarray) and value.dtype.kind in "biufc"
+
+
+class _GraphWithFallback:
+    """A lifted closure's graph call that, where it fails, calls the function as it is from
+    then on (whose own errors then reach the caller)."""
+
+    def __init__(
+        self, traced: Callable, unlifted: Callable[[], Callable], lifted: closures.Lift
+    ) -> None:
+        self._call = traced
+        self._unlifted = unlifted
+        self._lifted: closures.Lift | None = lifted
+
+    def __call__(self, *arrays: Any) -> tf.Tensor:
+        if self._lifted is None:
+            return self._call(*arrays)
+        try:
+            return self._call(*arrays)
+        except Exception as error:
+            plain = self._unlifted()
+            out = plain(*arrays)  # raises the user's own error, if any
+            closures.lift_failed(self._lifted, error)
+            self._call, self._lifted = plain, None
+            return out
+
+
 class TensorFlowBackend(Backend):
     """Backend for TensorFlow tensors and variables (see
     :class:`pytree_minimize._core.backend.Backend`).
@@ -238,15 +273,53 @@ class TensorFlowBackend(Backend):
             )
         super().__init__(template, args, entry=entry)
         self.jit_compile = jit_compile
+        #: `_lift`'s results during this call, by the ids of the function and its `args`.
+        self._lifts: dict[tuple[int, int], tuple[Callable, tuple, closures.Lift]] = {}
 
-    def _function(self, kind: str, fun: Callable, key: Any, make: Callable) -> Any:
+    def _function(
+        self, kind: str, fun: Callable, key: Any, make: Callable, lifted: closures.Lift
+    ) -> Any:
         """The cached `tf.function` of `make(call)`, where `call` stands for `fun` (see
         `pytree_minimize._cache`: the traced function does not keep `fun` alive)."""
 
         def build(call: Callable) -> Any:
+            closures.note_compile(fun, lifted, (kind, key))
             return tf.function(make(call), jit_compile=self.jit_compile, reduce_retracing=False)
 
         return CACHE.get(fun, (kind, key, self.jit_compile), build)
+
+    def _graph(
+        self, kind: str, fun: Callable, key: Any, make: Callable, args: tuple
+    ) -> Callable[..., tf.Tensor]:
+        """`_graph_call` of the cached `tf.function` of `make(call)` for `fun` and `args`. A
+        closure goes through its lifted form (`_core.closures`: a new closure over the same code
+        reuses the trace, its tensors and arrays graph inputs); where that fails, through the
+        function as it is."""
+        lifted = self._lift(fun, args)
+        if lifted.fun is None:
+            return _graph_call(self._function(kind, fun, key, make, lifted), args)
+        traced = _graph_call(self._function(kind, lifted.fun, key, make, lifted), lifted.args)
+
+        def unlifted() -> Callable[..., tf.Tensor]:
+            return _graph_call(self._function(kind, fun, key, make, lifted), args)
+
+        return _GraphWithFallback(traced, unlifted, lifted)
+
+    def _lift(self, fun: Callable, args: tuple) -> closures.Lift:
+        memo = self._lifts.get((id(fun), id(args)))
+        if memo is not None and memo[0] is fun and memo[1] is args:
+            return memo[2]
+        lifted = closures.lift(
+            fun,
+            args,
+            is_array=_is_traceable_array,
+            flatten=closures.flatten_optree,
+            unflatten=closures.unflatten_optree,
+            place=lambda a: tf.convert_to_tensor(a) if isinstance(a, np.ndarray) else a,
+            numbers=False,  # `tf.function` traces a Python number by its value
+        )
+        self._lifts[(id(fun), id(args))] = (fun, args, lifted)
+        return lifted
 
     # Objective evaluations.
 
@@ -260,7 +333,7 @@ class TensorFlowBackend(Backend):
             return body
 
         kind = "value_cs" if complex_step else "value"
-        call = _graph_call(self._function(kind, fun, layout.key, make), args)
+        call = self._graph(kind, fun, layout.key, make, args)
         if complex_step:
             # One complex trace for every point; at a real point scipy wants a real value.
             def value_cs(x: np.ndarray) -> Any:
@@ -282,7 +355,7 @@ class TensorFlowBackend(Backend):
 
             return body
 
-        return _unpack(_graph_call(self._function("value_and_grad", fun, layout.key, make), args))
+        return _unpack(self._graph("value_and_grad", fun, layout.key, make, args))
 
     def value_and_user_grad(
         self, fun: Callable, layout: Layout, args: tuple
@@ -295,8 +368,7 @@ class TensorFlowBackend(Backend):
 
             return body
 
-        compiled = self._function("value_and_user_grad", fun, layout.key, make)
-        return _unpack(_graph_call(compiled, args))
+        return _unpack(self._graph("value_and_user_grad", fun, layout.key, make, args))
 
     # Second derivatives.
 
@@ -324,7 +396,7 @@ class TensorFlowBackend(Backend):
 
             return body
 
-        call = _graph_call(self._function("hessian", fun, layout.key, make), args)
+        call = self._graph("hessian", fun, layout.key, make, args)
         return lambda x: np.asarray(call(x).numpy(), dtype=np.float64)
 
     def hvp(
@@ -341,7 +413,7 @@ class TensorFlowBackend(Backend):
 
             return body
 
-        call = _graph_call(self._function("hvp", fun, layout.key, make), args)
+        call = self._graph("hvp", fun, layout.key, make, args)
         return lambda x, p: np.asarray(
             call(x, np.asarray(p, dtype=np.float64)).numpy(), dtype=np.float64
         )
@@ -398,9 +470,9 @@ class TensorFlowBackend(Backend):
             return body
 
         key = (layout.key, out_layout.key)
-        values_c = _graph_call(self._function("constraint", fun, key, make_values), args)
-        jacobian_c = _graph_call(self._function("constraint_jac", fun, key, make_jacobian), args)
-        hvp_c = _graph_call(self._function("constraint_hvp", fun, key, make_hvp), args)
+        values_c = self._graph("constraint", fun, key, make_values, args)
+        jacobian_c = self._graph("constraint_jac", fun, key, make_jacobian, args)
+        hvp_c = self._graph("constraint_hvp", fun, key, make_hvp, args)
 
         def flat64(a: Any) -> np.ndarray:
             return np.asarray(a, dtype=np.float64)
@@ -428,7 +500,7 @@ class TensorFlowBackend(Backend):
 
             return body
 
-        call = _graph_call(self._function("batched_value", fun, layout.key, make), args)
+        call = self._graph("batched_value", fun, layout.key, make, args)
         return lambda xs: np.asarray(
             call(np.asarray(xs, dtype=np.float64)).numpy(), dtype=np.float64
         )
@@ -457,7 +529,7 @@ class TensorFlowBackend(Backend):
 
             return make(values)
 
-        return _graph_call(self._function(kind, fun, layout.key, build), args)
+        return self._graph(kind, fun, layout.key, build, args)
 
     def residual_values(
         self, fun: Callable, layout: Layout, args: tuple, out_layout: Layout

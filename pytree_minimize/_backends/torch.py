@@ -18,7 +18,7 @@ import optree
 import torch
 
 from .._core.backend import Backend
-from .._core.hints import no_gradient, returned_pair
+from .._core.hints import no_gradient, returned_pair, torch_module_hint
 from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
 from . import torch_compat
 
@@ -194,11 +194,27 @@ def _scalar(value: Any, *, complex_ok: bool = False, differentiated: bool = Fals
 
 
 def _flat_grad(value: torch.Tensor, flat: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-    """d value / d flat; zeros where `value` does not depend on `flat`."""
+    """d value / d flat; zeros where `value` does not depend on `flat`.
+
+    Raises:
+        TypeError: `value` requires a gradient through tensors other than `x` alone (a module's
+            own parameters), so the function ignores the `x` it is given.
+    """
     if not value.requires_grad:
         return torch.zeros_like(flat)
     (grad,) = torch.autograd.grad(value, flat, allow_unused=True, **kwargs)
-    return torch.zeros_like(flat) if grad is None else grad
+    if grad is None:
+        raise TypeError(_IGNORES_X)
+    return grad
+
+
+#: `fun`'s value requires a gradient, yet not through `x`: the newcomer's closure
+#: `lambda p: loss(model(X), Y)` with `x0 = list(model.parameters())`.
+_IGNORES_X = (
+    "`fun`'s value does not depend on the `x` it is given: it was computed from other tensors "
+    "that require gradients, such as a module's own parameters (`model(X)` uses `model`'s "
+    "parameters, not the copies in `x`). " + torch_module_hint()
+)
 
 
 def _ravel_output(out: PyTree, name: str) -> torch.Tensor:
@@ -303,9 +319,12 @@ class TorchBackend(Backend):
                     seed = seeds[value.dtype] = torch.ones(
                         (), dtype=value.dtype, device=flat.device
                     )
-                grad = engine(value, seed, flat)
+                try:
+                    grad = engine(value, seed, flat)
+                except RuntimeError:  # `flat` not in the graph: `_flat_grad` says why
+                    grad = _flat_grad(value, flat)
             else:
-                (grad,) = torch.autograd.grad(value, flat)
+                grad = _flat_grad(value, flat)
             if on_cpu:
                 return value.item(), grad.numpy().astype(np.float64, copy=False)
             packed = torch.cat([value.detach().to(grad.dtype).reshape(1), grad]).cpu().numpy()

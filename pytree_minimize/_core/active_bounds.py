@@ -13,12 +13,28 @@ from .tree import Layout, PyTree
 
 #: A variable within `RTOL * max(1, |bound|)` of a finite bound (or past it) is at that bound.
 #: Methods that project onto the box (L-BFGS-B, TNC, SLSQP, Nelder-Mead, COBYLA, COBYQA) land on
-#: the bound exactly; Powell stops up to about 1e-9 away from it.
+#: the bound exactly; Powell stops up to about 1e-9 away from it. A leaf narrower than float64
+#: gets its own dtype's machine epsilon where that is larger: scipy's float64 solution may stop
+#: short of a bound by less than the leaf's precision, and `res.x` (in the leaf's dtype) then
+#: holds the bound itself.
 RTOL = 1e-8
 
 
+def leaf_tolerances(layout: Layout) -> np.ndarray:
+    """The relative tolerance per element of the flat vector: `RTOL`, or the machine epsilon of
+    a leaf's dtype where that is larger (float32: about 1.2e-7)."""
+    parts = []
+    for spec in layout.leaves:
+        try:
+            eps = float(np.finfo(spec.dtype).eps)
+        except (TypeError, ValueError):  # a dtype NumPy has no finfo for
+            eps = 0.0
+        parts.append(np.full(spec.width, max(RTOL, eps)))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def flat_active_bounds(
-    x: np.ndarray, lb: np.ndarray, ub: np.ndarray, *, rtol: float = RTOL
+    x: np.ndarray, lb: np.ndarray, ub: np.ndarray, *, rtol: float | np.ndarray = RTOL
 ) -> np.ndarray:
     """-1, 0 or +1 per element of the flat vector `x` (int8).
 
@@ -29,7 +45,7 @@ def flat_active_bounds(
         x: the solution, a flat float64 vector.
         lb: lower bounds, broadcastable to `x`; `-inf` for none.
         ub: upper bounds, broadcastable to `x`; `inf` for none.
-        rtol: the relative tolerance of the policy above.
+        rtol: the relative tolerance of the policy above (a scalar, or one per element).
 
     Returns:
         An int8 vector shaped like `x`.
@@ -54,7 +70,12 @@ def flat_active_bounds(
 
 
 def interior_point_active_bounds(
-    x: np.ndarray, lb: np.ndarray, ub: np.ndarray, multipliers: np.ndarray
+    x: np.ndarray,
+    lb: np.ndarray,
+    ub: np.ndarray,
+    multipliers: np.ndarray,
+    *,
+    rtol: float | np.ndarray = RTOL,
 ) -> np.ndarray:
     """The active bounds of an interior-point solution (trust-constr), whose iterates stay
     strictly inside the box, a barrier's width (often 1e-3) away from a bound that holds.
@@ -65,14 +86,14 @@ def interior_point_active_bounds(
     within `RTOL` of a bound (fixed variables) count as in `flat_active_bounds`.
 
     Args:
-        x, lb, ub: as for `flat_active_bounds`.
+        x, lb, ub, rtol: as for `flat_active_bounds`.
         multipliers: scipy's `v` for the bounds: negative where the lower bound pushes,
             positive where the upper bound pushes.
 
     Returns:
         An int8 vector shaped like `x`.
     """
-    active = flat_active_bounds(x, lb, ub)
+    active = flat_active_bounds(x, lb, ub, rtol=rtol)
     x = np.asarray(x, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         active[(active == 0) & (multipliers < 0) & (x - lb < -multipliers)] = -1
@@ -96,12 +117,15 @@ def active_bounds(
         bound_multipliers: an interior-point method's multipliers of the bounds (scipy's
             `v[-1]` for trust-constr), or None for the distance rule alone.
 
-    Complex leaves cannot be bounded, so they report 0 everywhere.
+    Complex leaves cannot be bounded, so they report 0 everywhere. The tolerance fits each
+    leaf's dtype (`leaf_tolerances`).
     """
+    rtol = leaf_tolerances(layout) if layout.n == np.size(x) else RTOL
     if bound_multipliers is not None and np.shape(bound_multipliers) == np.shape(x):
-        flat = interior_point_active_bounds(x, lb, ub, np.asarray(bound_multipliers, float))
+        multipliers = np.asarray(bound_multipliers, float)
+        flat = interior_point_active_bounds(x, lb, ub, multipliers, rtol=rtol)
     else:
-        flat = flat_active_bounds(x, lb, ub)
+        flat = flat_active_bounds(x, lb, ub, rtol=rtol)
     leaves = [
         np.zeros(spec.shape, dtype=np.int8)
         if spec.dtype.kind == "c"

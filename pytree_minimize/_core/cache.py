@@ -29,6 +29,8 @@ import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from . import closures
+
 __all__ = ["CompileCache", "clear_cache"]
 
 #: Evictions between two calls of `malloc_trim`.
@@ -224,13 +226,16 @@ def clear_cache() -> None:
     """Drop every compiled function `minimize`, `argmin` and the ports keep.
 
     Compiled evaluations are cached per objective function (at most 256, least recently used
-    first out) so that a second call with the same function skips compilation. An entry lives
-    no longer than its function, but while it lives it holds the compiled code and the arrays
-    the function closes over. Call this to release them all at once, for example after
-    finishing with a large model.
+    first out) so that a second call with the same function skips compilation; a closure made
+    anew is cached by its code and the values it closes over that are not traced (see the
+    guide "Tracing"). An entry holds compiled code, and lives no longer than its function (a
+    closure's, until evicted). Call this to release them all at once, for example after
+    finishing with a large model; it also resets the compile counts behind
+    `RecompileWarning`.
 
     Examples:
         >>> import pytree_minimize
         >>> pytree_minimize.clear_cache()
     """
     CACHE.clear()
+    closures.clear()

@@ -14,19 +14,55 @@ def progress_on(progress: Any) -> bool:
     return not (progress is None or (isinstance(progress, bool | np.bool_) and not progress))
 
 
-def make_progress(progress: Any) -> Any:
-    """A tqdm bar for `progress=True`, the user's own tqdm instance, or None when off."""
+def make_progress(progress: Any, *, total: Any = None) -> Any:
+    """A tqdm bar for `progress=True` (with `total` iterations where the cap is known), the
+    user's own tqdm instance, or None when off."""
     if not progress_on(progress):
         return None
     if isinstance(progress, bool | np.bool_):
         from tqdm.auto import tqdm
 
-        return tqdm(desc="minimize", unit="it", leave=True)
+        return tqdm(desc="minimize", unit="it", total=iteration_cap(total), leave=True)
     if hasattr(progress, "update") and hasattr(progress, "set_postfix"):
         return progress
     raise TypeError(
         f"`progress` must be True, False or a tqdm instance; got {type(progress).__name__}."
     )
+
+
+def iteration_cap(value: Any) -> int | None:
+    """An iteration cap as a bar's total: a positive whole number, else None (unknown).
+
+    Examples:
+        >>> iteration_cap(50), iteration_cap(None), iteration_cap("many")
+        (50, None, None)
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        return None
+    return int(value) if value > 0 else None
+
+
+class Series(list):
+    """A history's list of per-iteration values, which prints as a summary (its length, first
+    and last values) inside `repr(result)`; otherwise an ordinary list.
+
+    Examples:
+        >>> str(Series([3.0, 2.0, 1.5, 1.25, 1.125]))
+        '[3, 2, ..., 1.125] (5 values)'
+    """
+
+    def __str__(self) -> str:
+        if len(self) <= 4:
+            return list.__repr__(self)
+        first, second, last = (_short(v) for v in (self[0], self[1], self[-1]))
+        return f"[{first}, {second}, ..., {last}] ({len(self)} values)"
+
+
+def _short(value: Any) -> str:
+    try:
+        return f"{float(value):.6g}"
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 class History:
@@ -79,14 +115,14 @@ class History:
         if self.gradient and (not self.grad_norm or np.isfinite(self.grad_norm).any()):
             history["grad_norm"] = self.grad_norm
         if nit is None:
-            return history
+            return {key: Series(values) for key, values in history.items()}
         nit = int(nit)
         final = {
             "fun": float(fun),
             "time": time.perf_counter() - self._start,
             "grad_norm": _norm(grad),
         }
-        return {key: _fit(values, nit, final[key]) for key, values in history.items()}
+        return {key: Series(_fit(values, nit, final[key])) for key, values in history.items()}
 
 
 #: The longest vector whose norm BLAS sums: OpenBLAS runs `ddot` on one thread up to 10,000

@@ -9,15 +9,16 @@ broadcasting of bounds and the leaf paths used in error messages.
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import optree
 
 from .errors import EmptyTreeError, LeafTypeError
-from .hints import float_cast_hint
+from .hints import float_cast_hint, not_array_hint
 
 #: The optree namespace in which backends register framework-specific node types (for example
 #: JAX-registered classes), so that the global optree registry stays untouched.
@@ -261,7 +262,7 @@ def build_layout(
             path = format_path(treedef.accessors()[k], name)
             raise LeafTypeError(
                 f"`{path}` is a {type(leaf).__name__}, not an array: every leaf of `{name}` must "
-                "be a floating-point array or Python float. Pass fixed values through `args`.",
+                f"be a floating-point array or Python float. {not_array_hint(leaf, tree)}",
                 argument=name,
                 path=path,
                 found=type(leaf).__name__,
@@ -577,6 +578,57 @@ def prefix_leaves(
     return _prefix_sources(value, layout, is_leaf=is_leaf)[0]
 
 
+def structure_difference(value: Any, like: PyTree, *, name: str, root: str) -> str | None:
+    """Where `value` (meant as a prefix of `like`) first departs from `like`'s structure, in the
+    words of the user's argument `name` against the tree `root`: the keys it has that `root`
+    lacks (with the close matches), the keys it lacks, or the node types or lengths that differ.
+    None where `value` is a prefix of `like`."""
+    if value is None or optree.tree_is_leaf(value, namespace=NAMESPACE):
+        return None
+    if optree.tree_is_leaf(like, namespace=NAMESPACE):
+        return None if isinstance(like, _Slot) else f"`{name}` is a {type(value).__name__}"
+    mine = optree.tree_flatten_one_level(value, namespace=NAMESPACE)
+    theirs = optree.tree_flatten_one_level(like, namespace=NAMESPACE)
+    if isinstance(value, Mapping) and isinstance(like, Mapping):
+        extra = [k for k in mine.entries if k not in theirs.entries]
+        missing = [k for k in theirs.entries if k not in mine.entries]
+        if extra:
+            hints = []
+            for key in extra:
+                close = [k for k in missing if str(k).lower() == str(key).lower()]
+                close = close or difflib.get_close_matches(str(key), map(str, missing), n=1)
+                if close:
+                    hints.append(f"{close[0]!r} for {key!r}")
+            meant = f" (did you mean {', '.join(hints)}? keys are case-sensitive)" if hints else ""
+            return (
+                f"`{name}` has key(s) {extra} that `{root}` does not have{meant}; `{root}` has "
+                f"key(s) {sorted(theirs.entries, key=str)}"
+            )
+        if missing:
+            # A mapping prefix names every key of its node (None leaves a subtree unbounded).
+            return (
+                f"`{name}` lacks key(s) {missing} of `{root}`; give them (None for no bound there)"
+            )
+    elif type(value) is not type(like) and not (
+        isinstance(value, list | tuple) and isinstance(like, list | tuple)
+    ):
+        return f"`{name}` is a {type(value).__name__} where `{root}` is a {type(like).__name__}"
+    elif len(mine.children) != len(theirs.children):
+        return (
+            f"`{name}` has {len(mine.children)} entries where `{root}` has {len(theirs.children)}"
+        )
+    children = dict(zip(theirs.entries, theirs.children, strict=True))
+    for entry, child in zip(mine.entries, mine.children, strict=True):
+        if entry not in children:
+            continue
+        found = structure_difference(
+            child, children[entry], name=f"{name}[{entry!r}]", root=f"{root}[{entry!r}]"
+        )
+        if found is not None:
+            return found
+    return None
+
+
 def _flat_from_tree(
     value: Any,
     layout: Layout,
@@ -603,8 +655,10 @@ def _flat_from_tree(
             parts, sources = _prefix_sources(value, layout, is_leaf=numbers)
         except ValueError:
             parts = []
+        slots = layout.unflatten([_Slot(spec) for spec in layout.leaves])
+        difference = structure_difference(value, slots, name=name, root=root) or str(error)
         structure_error = ValueError(
-            f"`{name}` must be {expected}; its structure does not match {subject}: {error}"
+            f"`{name}` must be {expected}; its structure does not match {subject}: {difference}"
         )
         if not parts:
             raise structure_error from None

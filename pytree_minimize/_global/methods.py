@@ -137,7 +137,7 @@ def differential_evolution(
         method="differential_evolution",
     )
     _legacy_seed(options, "differential_evolution")
-    monitor = Monitor(options.pop("progress"))
+    monitor = Monitor(options.pop("progress"), total=options.get("maxiter"))
     user_callback = options.pop("callback")
     check_callable(user_callback, "callback", "callback(intermediate_result)", optional=True)
     constraint_list = _constraint_parse.as_list(options.pop("constraints"))
@@ -333,7 +333,7 @@ def basinhopping(
         needs_bounds=False,
     )
     _legacy_seed(options, "basinhopping")
-    monitor = Monitor(options.pop("progress"))
+    monitor = Monitor(options.pop("progress"), total=options.get("niter"))
     user_callback = options.pop("callback")
     check_callable(user_callback, "callback", "callback(x, f, accept)", optional=True)
     take_step = options.pop("take_step")

@@ -281,9 +281,11 @@ class Monitor:
     """History and progress of a global run: the best value seen so far, once per iteration
     (generation, hop, minimum found or local iteration, as the method calls back)."""
 
-    def __init__(self, progress: Any) -> None:
+    def __init__(self, progress: Any, *, total: Any = None) -> None:
         self.history = History(
-            gradient=False, bar=make_progress(progress), owns_bar=not hasattr(progress, "update")
+            gradient=False,
+            bar=make_progress(progress, total=total),
+            owns_bar=not hasattr(progress, "update"),
         )
         self.best = np.inf
 

@@ -377,7 +377,7 @@ def minimize(
         )
         history = History(
             gradient=info.gradient,
-            bar=make_progress(progress),
+            bar=make_progress(progress, total=(options or {}).get("maxiter")),
             owns_bar=not hasattr(progress, "update"),
         )
         method_bounds, method_constraints = scipy_bounds, scipy_constraints
@@ -488,7 +488,7 @@ def _minimize_as_scipy(
     recorder = Recorder()
     history = History(
         gradient=info.gradient,
-        bar=make_progress(progress),
+        bar=make_progress(progress, total=(options or {}).get("maxiter")),
         owns_bar=not hasattr(progress, "update"),
     )
     objective = _dropin.RecordedObjective(fun, recorder, returns_grad=jac is True)

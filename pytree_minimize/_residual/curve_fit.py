@@ -30,7 +30,7 @@ from .._core.dropin import SCIPY, is_flat_vector_x0, scipy_array, scipy_forms, t
 from .._core.tree import PyTree, build_layout, describe_host_leaf
 from .._core.trees import Start, start
 from . import residuals as _residuals
-from .residuals import Residuals
+from .residuals import Residuals, residual_layout
 
 
 def _params_first(f: Callable) -> Callable:
@@ -61,11 +61,12 @@ class _FlatModel:
     """
 
     def __init__(self, backend: Backend, f: Callable, start: Start, *, spread: bool):
-        self.backend, self.start = backend, start
+        self.backend, self.start, self.spread = backend, start, spread
         if spread:
             self.model = _residuals.adapted(f, "params_spread", _params_spread)
         else:
             self.model = _residuals.adapted(f, "params_first", _params_first)
+        self.swapped = f
         #: Whether scipy gets this model's Jacobian (else it differences the values, which then
         #: come in their own precision).
         self.exact_jacobian = False
@@ -75,12 +76,30 @@ class _FlatModel:
 
     def residuals(self, xdata: Any) -> Residuals:
         if self._residuals is None or xdata is not self._xdata:
-            self._residuals = Residuals(
-                self.backend, self.model, self.start.layout, (xdata,), self.start.x0
-            )
+            try:
+                self._residuals = Residuals(
+                    self.backend, self.model, self.start.layout, (xdata,), self.start.x0
+                )
+            except Exception as error:
+                if not self.spread and self._params_first_works(xdata):
+                    raise TypeError(
+                        "`f` must take `(xdata, params)`, xdata first as in scipy's "
+                        f"`f(xdata, *params)`; called so it raised {type(error).__name__}, "
+                        "while `f(params, xdata)` runs. Swap its arguments, or pass "
+                        "`lambda x, p: f(p, x)`."
+                    ) from error
+                raise
             self._jacobian = None
             self._xdata = xdata
         return self._residuals
+
+    def _params_first_works(self, xdata: Any) -> bool:
+        """Whether the user's `f` runs as `f(params, xdata)` (the arguments swapped)."""
+        try:
+            residual_layout(self.backend, self.swapped, self.start.layout, (xdata,), self.start.x0)
+        except Exception:
+            return False
+        return True
 
     def f(self, xdata: Any, *params: float) -> np.ndarray:
         residuals = self.residuals(xdata)
