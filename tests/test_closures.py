@@ -67,6 +67,39 @@ def test_a_new_closure_over_new_arrays_is_traced_once():
     assert _recompile_warnings(record) == []
 
 
+def _counted_square(p):
+    TRACES.append(1)
+    return jnp.sum((p - 2.0) ** 2)
+
+
+TRACES: list[int] = []
+
+
+def test_a_lambda_without_a_closure_made_anew_is_traced_once():
+    TRACES.clear()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(4):
+            res = minimize(lambda p: _counted_square(p), jnp.zeros(2), method="BFGS")
+            np.testing.assert_allclose(res.x, [2.0, 2.0], atol=1e-6)
+    assert len(TRACES) == 1
+    assert _recompile_warnings(record) == []
+
+
+class _Loss:
+    def __call__(self, p):
+        return jnp.sum((p - 1.0) ** 2)
+
+
+def test_a_new_callable_object_per_call_is_named_after_the_third_compile():
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(4):
+            minimize(_Loss(), jnp.zeros(2), method="BFGS")
+    (message,) = _recompile_warnings(record)
+    assert "`_Loss.__call__`" in message and "each call passes a new callable object" in message
+
+
 def test_floats_defaults_partials_and_nested_functions_are_traced():
     traces: list[str] = []
 

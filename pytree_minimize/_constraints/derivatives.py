@@ -85,9 +85,10 @@ class Prepared:
         return self.out_layout.unflatten(leaves)
 
 
-class _Memo:
+class LastEvaluation:
     """The last evaluation of a flat callable: SLSQP asks for the equality and the inequality
-    part of one constraint at the same `x`, and should not pay for two evaluations."""
+    part of one constraint at the same `x`, IPOPT for the objective and its gradient
+    separately, and neither should pay for two evaluations."""
 
     __slots__ = ("_evaluate", "_value", "_x")
 
@@ -372,12 +373,12 @@ def _prepare_function(
         dtype=bool,
     )
     values, jacobian, hvp = backend.constraint(fun, layout, args, out_layout)
-    prepared = Prepared(index, out_layout, lower, upper, _Memo(values), keep_feasible=keep)
+    prepared = Prepared(index, out_layout, lower, upper, LastEvaluation(values), keep_feasible=keep)
     # A backend without autodiff (NumPy) leaves missing derivatives to scipy's defaults.
     autodiff = backend.autodiff
     if derivatives:
         if callable(jac):
-            prepared.jacobian = _Memo(
+            prepared.jacobian = LastEvaluation(
                 _user_jacobian(jac, args, out_layout, m, index, backend, trees)
             )
         elif isinstance(jac, str):
@@ -387,7 +388,7 @@ def _prepare_function(
             matrix = (
                 None if policy is None else policy.jacobian(name, fun, layout, args, out_layout)
             )
-            prepared.jacobian = _Memo(jacobian if matrix is None else matrix.at)
+            prepared.jacobian = LastEvaluation(jacobian if matrix is None else matrix.at)
             prepared.sparse_jacobian = matrix
     if hessians:
         if hess is None and policy is not None and autodiff:
@@ -452,7 +453,7 @@ def _prepare_linear(
         out_layout,
         lower - offset,
         upper - offset,
-        _Memo(lambda x: matrix @ x),
+        LastEvaluation(lambda x: matrix @ x),
         jacobian=lambda x: matrix,
         matrix=matrix,
         keep_feasible=keep,
@@ -541,7 +542,7 @@ def _prepare_scipy_linear(
         None,
         lower,
         upper,
-        _Memo(lambda x: matrix @ x),
+        LastEvaluation(lambda x: matrix @ x),
         jacobian=lambda x: matrix,
         matrix=matrix,
         keep_feasible=keep,

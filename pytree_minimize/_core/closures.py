@@ -32,6 +32,7 @@ import collections
 import contextlib
 import enum
 import functools
+import inspect
 import os
 import sys
 import threading
@@ -440,24 +441,27 @@ _TABLE = _Table(_TABLE_SIZE)
 
 
 def root_code(fun: Any) -> types.CodeType | None:
-    """The code object of the user's function behind `fun` (through partials and methods)."""
+    """The code object of the user's function behind `fun` (through partials and methods, and
+    the `__call__` of a callable instance written in Python)."""
     while True:
         if isinstance(fun, functools.partial):
             fun = fun.func
         elif isinstance(fun, types.MethodType):
             fun = fun.__func__
+        elif not isinstance(fun, types.FunctionType | type) and isinstance(
+            call := inspect.getattr_static(type(fun), "__call__", None), types.FunctionType
+        ):
+            fun = call
         else:
             break
     return fun.__code__ if isinstance(fun, types.FunctionType) else None
 
 
 def _worth_lifting(fun: Any) -> bool:
-    """Whether a new object of `fun` may differ from the last only in values it carries: a
-    function with a closure or defaults, a partial, a bound method. (A plain function keeps
-    its cache entries, which leave with it.)"""
-    if isinstance(fun, types.FunctionType):
-        return bool(fun.__closure__ or fun.__defaults__ or fun.__kwdefaults__)
-    return isinstance(fun, functools.partial | types.MethodType)
+    """Whether a new object of `fun` may differ from the last only in values it carries: any
+    Python function (a lambda made anew per call, with or without a closure), a partial, a
+    bound method."""
+    return isinstance(fun, types.FunctionType | functools.partial | types.MethodType)
 
 
 class _Known(NamedTuple):
@@ -569,7 +573,7 @@ def _name(fun: Any, code: types.CodeType | None) -> str:
 
 def _new_object_reason(fun: Any) -> str:
     return (
-        "each call passes a new function object. Build it once and pass the same object to "
+        "each call passes a new callable object. Build it once and pass the same object to "
         "every call, with the values that change in `args`"
     )
 

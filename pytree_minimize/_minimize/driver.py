@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.optimize as sopt
@@ -266,6 +266,25 @@ def _callback(
 # The driver.
 
 
+class MinimizeCall(NamedTuple):
+    """One call's arguments as `minimize` takes them (`args` a tuple; `x0` cast where scipy reads
+    it as an array), for the solvers it hands the call to."""
+
+    fun: Callable
+    x0: PyTree
+    args: tuple
+    method: Any
+    jac: Any
+    hess: Any
+    hessp: Any
+    bounds: Any
+    constraints: Any
+    tol: float | None
+    callback: Callable | None
+    options: dict | None
+    progress: Any
+
+
 def minimize(
     backend_type: BackendType,
     fun: Callable,
@@ -299,34 +318,19 @@ def minimize(
         x0 = array
     backend = backend_type(x0, args, entry="minimize")
     policy = SparsePolicy(sparse, backend)
+    call = MinimizeCall(
+        fun, x0, args, method, jac, hess, hessp, bounds, constraints, tol, callback, options,
+        progress,
+    )  # fmt: skip
     if solver_of(method) == "ipopt":
         from . import ipopt_driver  # cyipopt is loaded only when asked for
 
-        return ipopt_driver.minimize(
-            backend, fun, x0, args=args, method=method, jac=jac, hess=hess, hessp=hessp,
-            bounds=bounds, constraints=constraints, tol=tol, callback=callback, options=options,
-            progress=progress, policy=policy,
-        )  # fmt: skip
+        return ipopt_driver.minimize(backend, call, policy)
     if not backend.autodiff:
         _check_derivatives(backend, method, jac, hess, hessp, bounds, constraints)
     if _is_scipy_problem(backend, x0, bounds, constraints):
         policy.refuse_forced()  # scipy takes this problem as it is: no sparsity detection
-        return _minimize_as_scipy(
-            backend,
-            fun,
-            x0,
-            args=args,
-            method=method,
-            jac=jac,
-            hess=hess,
-            hessp=hessp,
-            bounds=bounds,
-            constraints=constraints,
-            tol=tol,
-            callback=callback,
-            options=options,
-            progress=progress,
-        )
+        return _minimize_as_scipy(backend, call)
     # A non-finite x0 is not checked: scipy starts from it (and its methods report what follows).
     _, layout, x0_flat, trees = lay_out(backend, x0)
 
@@ -458,25 +462,11 @@ def _is_scipy_problem(backend: Backend, x0: Any, bounds: Any, constraints: Any) 
     return _dropin.takes_as_is(type(backend), x0, bounds, constraints)
 
 
-def _minimize_as_scipy(
-    backend: Backend,
-    fun: Callable,
-    x0: np.ndarray,
-    *,
-    args: tuple,
-    method: Any,
-    jac: Any,
-    hess: Any,
-    hessp: Any,
-    bounds: Any,
-    constraints: Any,
-    tol: Any,
-    callback: Any,
-    options: Any,
-    progress: Any,
-) -> sopt.OptimizeResult:
+def _minimize_as_scipy(backend: Backend, call: MinimizeCall) -> sopt.OptimizeResult:
     """`scipy.optimize.minimize` itself on a problem it takes as it is (see `_is_scipy_problem`),
     with this library's `history` and progress bar added through picklable wrappers."""
+    fun, x0, args, method, jac, hess, hessp = call[:7]
+    bounds, constraints, tol, callback, options, progress = call[7:]
     layout = build_layout(x0, describe_leaf=backend.describe_leaf)
     bounds = _dropin.scipy_forms(bounds)  # this library's `Bounds` of arrays: scipy's `Bounds`
     # The one constraint parser reads them first: where scipy would fail on a malformed

@@ -40,53 +40,20 @@ from .._core.sparse import (
     StackedJacobian,
     dense_pattern,
 )
-from .._core.tree import Layout, PyTree
+from .._core.tree import Layout
 from .._core.trees import Trees, lay_out
 from . import ipopt as _ipopt
-from .driver import hessians, objective
+from .driver import MinimizeCall, hessians, objective
 
 __all__ = ["minimize"]
 
 Piece = tuple[Sparsity, Callable[..., np.ndarray]]
 
 
-class _LastPoint:
-    """The latest evaluation of a flat callable: IPOPT asks for the objective and its gradient
-    (and each constraint's values) separately at one `x`."""
-
-    __slots__ = ("_evaluate", "_value", "_x")
-
-    def __init__(self, evaluate: Callable[[np.ndarray], Any]) -> None:
-        self._evaluate = evaluate
-        self._x: np.ndarray | None = None
-        self._value: Any = None
-
-    def __call__(self, x: np.ndarray) -> Any:
-        if self._x is None or not np.array_equal(self._x, x):
-            self._value = self._evaluate(x)
-            self._x = np.array(x, dtype=np.float64, copy=True)
-        return self._value
-
-
-def minimize(
-    backend: Backend,
-    fun: Callable,
-    x0: PyTree,
-    *,
-    args: Any,
-    method: Any,
-    jac: Any,
-    hess: Any,
-    hessp: Any,
-    bounds: Any,
-    constraints: Any,
-    tol: float | None,
-    callback: Callable | None,
-    options: dict | None,
-    progress: Any,
-    policy: SparsePolicy,
-) -> sopt.OptimizeResult:
+def minimize(backend: Backend, call: MinimizeCall, policy: SparsePolicy) -> sopt.OptimizeResult:
     """`minimize` with method 'ipopt' for any backend (see `pytree_minimize.minimize`)."""
+    fun, x0, args, method, jac, hess, hessp = call[:7]
+    bounds, constraints, tol, callback, options, progress = call[7:]
     _ipopt.load_cyipopt()  # before any work: the error names the extra to install
     _, layout, x0_flat, trees = lay_out(backend, x0)
     parsed = [_constraints.parse(c, i) for i, c in enumerate(_constraints.as_list(constraints))]
@@ -179,9 +146,9 @@ def _objective_and_gradient(
     differences."""
     scipy_fun, scipy_jac = objective(backend, info, fun, jac, layout, args, trees, recorder)
     if scipy_jac is True:
-        both = _LastPoint(scipy_fun)
+        both = _constraints.LastEvaluation(scipy_fun)
         return (lambda x: float(both(x)[0])), (lambda x: np.asarray(both(x)[1], np.float64))
-    value = _LastPoint(scipy_fun)
+    value = _constraints.LastEvaluation(scipy_fun)
     if callable(scipy_jac):
         return (lambda x: float(value(x))), scipy_jac
 

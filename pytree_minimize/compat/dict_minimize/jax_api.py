@@ -9,7 +9,7 @@ may inspect its inputs; it returns its value and gradients, typically from
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -17,7 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._backends.jax import JaxBackend, restore_leaf
+from ..._core.surface import Framework, build
 from . import _core
+from .api import MINIMIZE
 
 __all__ = ["minimize"]
 
@@ -51,61 +53,25 @@ class _Backend(JaxBackend):
         return _core.eager_value_and_grad(self, fun, layout, args, self._x0_leaves)
 
 
-def minimize(
-    fun: Callable,
-    x0_dict: OrderedDict,
-    *,
-    lb_dict: OrderedDict | None = None,
-    ub_dict: OrderedDict | None = None,
-    args: Sequence = (),
-    method: str | Callable | None = None,
-    tol: float | None = None,
-    callback: Callable | None = None,
-    options: dict | None = None,
-) -> OrderedDict:
-    """Minimise `fun` over a dictionary of JAX arrays, as `dict_minimize.jax_api.minimize`.
+JAX = Framework(
+    module=__name__,
+    backend=_Backend,
+    words={
+        "api": "jax_api",
+        "arrays": "JAX arrays",
+        "evaluated": "run eagerly",
+        "x_leaves": "JAX arrays of its dtypes",
+        "value": "a scalar",
+        "x0_leaves": "arrays",
+        "example": """>>> import jax
+    >>> import jax.numpy as jnp
+    >>> def objective(x):
+    ...     return jnp.sum((x["w"] - 3.0) ** 2) + (x["b"] + 1.0) ** 2
+    >>> x0 = OrderedDict(w=jnp.zeros(2), b=jnp.array(0.0))
+    >>> x = minimize(jax.value_and_grad(objective), x0, method="L-BFGS-B")
+    >>> [round(float(v), 3) for v in x["w"]], round(float(x["b"]), 3)
+    ([3.0, 3.0], -1.0)""",
+    },
+)
 
-    Args:
-        fun: `fun(x, *args) -> (value, gradient)`, run eagerly: `x` is an `OrderedDict` like
-            `x0_dict` (JAX arrays of its dtypes), `value` a scalar and `gradient` an
-            `OrderedDict` with the keys and shapes of `x`.
-        x0_dict: Initial guess, an `OrderedDict` of floating-point arrays. Never mutated.
-        lb_dict: Lower bounds, an `OrderedDict` like `x0_dict`, or None. Given with `ub_dict`.
-        ub_dict: Upper bounds, likewise.
-        args: Extra arguments, passed as `fun(x, *args)`.
-        method: A `scipy.optimize.minimize` method; None chooses as scipy does (L-BFGS-B with
-            bounds, BFGS otherwise).
-        tol: Tolerance, passed to scipy.
-        callback: `callback(x)`, called after each iteration of every method with the current
-            `OrderedDict`; its return value is ignored.
-        options: Method options, passed to scipy.
-
-    Returns:
-        The solution, an `OrderedDict` of JAX arrays with `x0_dict`'s keys, shapes and dtypes;
-        its `optimize_result` attribute holds the full result (`fun`, `nit`, `message`,
-        `history`).
-
-    Examples:
-        >>> from collections import OrderedDict
-        >>> import jax
-        >>> import jax.numpy as jnp
-        >>> from pytree_minimize.compat.dict_minimize.jax_api import minimize
-        >>> def objective(x):
-        ...     return jnp.sum((x["w"] - 3.0) ** 2) + (x["b"] + 1.0) ** 2
-        >>> x0 = OrderedDict(w=jnp.zeros(2), b=jnp.array(0.0))
-        >>> x = minimize(jax.value_and_grad(objective), x0, method="L-BFGS-B")
-        >>> [round(float(v), 3) for v in x["w"]], round(float(x["b"]), 3)
-        ([3.0, 3.0], -1.0)
-    """
-    return _core.minimize(
-        _Backend,
-        fun,
-        x0_dict,
-        lb_dict=lb_dict,
-        ub_dict=ub_dict,
-        args=args,
-        method=method,
-        tol=tol,
-        callback=callback,
-        options=options,
-    )
+minimize = build(MINIMIZE, JAX)

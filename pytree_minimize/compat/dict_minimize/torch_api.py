@@ -9,14 +9,16 @@ and `value.backward()` with `x[key].grad` both work inside `fun`. Imports PyTorc
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..._backends.torch import TorchBackend, restore_leaf
+from ..._core.surface import Framework, build
 from . import _core
+from .api import MINIMIZE
 
 __all__ = ["minimize"]
 
@@ -44,61 +46,26 @@ class _Backend(TorchBackend):
         return _core.eager_value_and_grad(self, fun, layout, args, self._x0_leaves)
 
 
-def minimize(
-    fun: Callable,
-    x0_dict: OrderedDict,
-    *,
-    lb_dict: OrderedDict | None = None,
-    ub_dict: OrderedDict | None = None,
-    args: Sequence = (),
-    method: str | Callable | None = None,
-    tol: float | None = None,
-    callback: Callable | None = None,
-    options: dict | None = None,
-) -> OrderedDict:
-    """Minimise `fun` over a dictionary of tensors, as `dict_minimize.torch_api.minimize`.
+TORCH = Framework(
+    module=__name__,
+    backend=_Backend,
+    words={
+        "api": "torch_api",
+        "arrays": "tensors",
+        "evaluated": "called as it is",
+        "x_leaves": "leaf tensors that require grad",
+        "value": "a 0-d tensor",
+        "x0_leaves": "tensors",
+        "example": """>>> import torch
+    >>> def fun(x):
+    ...     value = ((x["w"] - 3.0) ** 2).sum() + (x["b"] + 1.0) ** 2
+    ...     grads = torch.autograd.grad(value, list(x.values()))
+    ...     return value, OrderedDict(zip(x, grads))
+    >>> x0 = OrderedDict(w=torch.zeros(2, dtype=torch.float64), b=torch.tensor(0.0))
+    >>> x = minimize(fun, x0, method="L-BFGS-B")
+    >>> x["w"].detach().round(decimals=4).tolist(), round(x["b"].item(), 4)
+    ([3.0, 3.0], -1.0)""",
+    },
+)
 
-    Args:
-        fun: `fun(x, *args) -> (value, gradient)`: `x` is an `OrderedDict` like `x0_dict` (leaf
-            tensors that require grad), `value` a 0-d tensor and `gradient` an `OrderedDict`
-            of tensors with the keys and shapes of `x`.
-        x0_dict: Initial guess, an `OrderedDict` of floating-point tensors. Never mutated.
-        lb_dict: Lower bounds, an `OrderedDict` like `x0_dict`, or None. Given with `ub_dict`.
-        ub_dict: Upper bounds, likewise.
-        args: Extra arguments, passed as `fun(x, *args)`.
-        method: A `scipy.optimize.minimize` method; None chooses as scipy does (L-BFGS-B with
-            bounds, BFGS otherwise).
-        tol: Tolerance, passed to scipy.
-        callback: `callback(x)`, called after each iteration of every method with the current
-            `OrderedDict`; its return value is ignored.
-        options: Method options, passed to scipy.
-
-    Returns:
-        The solution, an `OrderedDict` of tensors with `x0_dict`'s keys, shapes and dtypes; its
-        `optimize_result` attribute holds the full result (`fun`, `nit`, `message`, `history`).
-
-    Examples:
-        >>> from collections import OrderedDict
-        >>> import torch
-        >>> from pytree_minimize.compat.dict_minimize.torch_api import minimize
-        >>> def fun(x):
-        ...     value = ((x["w"] - 3.0) ** 2).sum() + (x["b"] + 1.0) ** 2
-        ...     grads = torch.autograd.grad(value, list(x.values()))
-        ...     return value, OrderedDict(zip(x, grads))
-        >>> x0 = OrderedDict(w=torch.zeros(2, dtype=torch.float64), b=torch.tensor(0.0))
-        >>> x = minimize(fun, x0, method="L-BFGS-B")
-        >>> x["w"].detach().round(decimals=4).tolist(), round(x["b"].item(), 4)
-        ([3.0, 3.0], -1.0)
-    """
-    return _core.minimize(
-        _Backend,
-        fun,
-        x0_dict,
-        lb_dict=lb_dict,
-        ub_dict=ub_dict,
-        args=args,
-        method=method,
-        tol=tol,
-        callback=callback,
-        options=options,
-    )
+minimize = build(MINIMIZE, TORCH)
