@@ -1,5 +1,6 @@
-"""Complex parameters in `minimize` and `argmin`: optimised as real and imaginary parts, dtype kept,
-gradients in `jax.grad`'s convention, against closed-form complex least squares."""
+"""Complex parameters in `minimize`, `argmin` and `root`: optimised as real and imaginary parts,
+dtype kept, gradients in `jax.grad`'s convention, against closed-form complex least squares and a
+closed-form complex root."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pytree_minimize import argmin, minimize
+from pytree_minimize import argmin, minimize, root
 
 
 @pytest.fixture(autouse=True)
@@ -166,3 +167,20 @@ def test_argmin_vmap_complex():
     zs = jax.vmap(lambda b: argmin(loss, x0_for(np.complex128), (jnp.asarray(a), b)).x["z"])(bs)
     np.testing.assert_allclose(zs[0], closed_form(a, b), atol=1e-5)
     np.testing.assert_allclose(zs[1], closed_form(a, 2.0j * b), atol=1e-5)
+
+
+def test_complex_residuals_name_the_split_and_the_split_finds_the_root():
+    def residual(z):
+        return z**2 - (3.0 + 4.0j)
+
+    with pytest.raises(TypeError, match=r"real and imaginary parts as two leaves"):
+        root(residual, jnp.array([1.0 + 1.0j]), method="krylov")
+
+    def split(z):
+        r = residual(z)
+        return {"re": r.real, "im": r.imag}
+
+    for method in ("hybr", "lm", "krylov"):
+        res = root(split, jnp.array([1.0 + 1.0j]), method=method)
+        assert res.success, method
+        np.testing.assert_allclose(res.x, [2.0 + 1.0j], atol=1e-8)  # (2 + i)^2 = 3 + 4i

@@ -141,6 +141,14 @@ def residual_layout(
     try:
         return backend.residual_layout(fun, layout, args, x0)
     except LeafTypeError as error:
+        if not error.not_array and "complex" in str(error.found):
+            raise TypeError(
+                f"`fun` must return real residuals: `{error.path}` has dtype {error.found}. Return "
+                "its real and imaginary parts as two leaves, for example `{'re': r.real, 'im': "
+                "r.imag}`: the same sum of squares and the same roots. (scipy's own `root` takes "
+                "complex residuals with its methods for large problems, such as 'krylov'; the "
+                "NumPy port passes such a call of NumPy arrays to scipy as it is.)"
+            ) from None
         what = (
             f"is a {error.found}, not an array" if error.not_array else f"has dtype {error.found}"
         )
