@@ -76,6 +76,29 @@ def test_tensorflow_flat_call_is_present_and_matches_the_plain_call():
     np.testing.assert_allclose(direct(x + 1.0).numpy(), f(x + 1.0, scale).numpy())
 
 
+def test_tensorflow_autograph_lets_marked_exceptions_through():
+    pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
+    from pytree_minimize._backends import tensorflow_compat
+
+    class Fielded(ValueError):
+        def __init__(self, *, field: int) -> None:
+            super().__init__(f"field {field}")
+            self.field = field
+
+    def body(x):
+        raise Fielded(field=3)
+
+    with pytest.raises(Exception) as unmarked:
+        tf.function(body)(tf.constant(1.0))
+    assert type(unmarked.value) is not Fielded  # what the attribute is for
+    tensorflow_compat.passes_through_autograph(Fielded)
+    with pytest.raises(Fielded) as marked:
+        tf.function(body)(tf.constant(1.0))
+    assert marked.value.field == 3
+
+
 def test_jax_tracer_and_eval_jaxpr():
     import jax
     import jax.numpy as jnp

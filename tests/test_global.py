@@ -405,7 +405,8 @@ def test_bounds_prefix_must_match_x0():
 
 
 def test_objective_must_return_one_value_per_member():
-    with pytest.raises(ValueError, match="must return a scalar"):
+    # scipy's own differential_evolution raises RuntimeError here.
+    with pytest.raises(RuntimeError, match="`func` must return a scalar"):
         pm.differential_evolution(lambda p: p["a"], BOX, maxiter=1, updating="deferred")
     from pytree_minimize.ports import numpy as pn
 
@@ -515,3 +516,23 @@ def test_numpy_local_steps_match_scipys_finite_differences():
     theirs = sopt.basinhopping(rastrigin_numpy, np.array([1.2, 2.1, -1.4]), niter=3, rng=0)
     np.testing.assert_array_equal(np.concatenate([ours.x["a"], ours.x["b"]]), theirs.x)
     assert ours.fun == theirs.fun and ours.nfev == theirs.nfev
+
+
+#: Each global method called on a two-variable box, for scipy's module and this library's.
+NON_SCALAR_CALLS = {
+    "differential_evolution": lambda m, f: m.differential_evolution(f, [(0, 1)] * 2, maxiter=2),
+    "dual_annealing": lambda m, f: m.dual_annealing(f, [(0, 1)] * 2, maxiter=2),
+    "basinhopping": lambda m, f: m.basinhopping(f, np.array([0.5, 0.5]), niter=2),
+    "shgo": lambda m, f: m.shgo(f, [(0, 1)] * 2, iters=1),
+    "direct": lambda m, f: m.direct(f, [(0, 1)] * 2, maxiter=2),
+}
+
+
+@pytest.mark.parametrize("name", NON_SCALAR_CALLS)
+def test_an_objective_returning_a_vector_raises_scipys_type_naming_func(name):
+    call = NON_SCALAR_CALLS[name]
+    with pytest.raises(Exception) as scipys:
+        call(sopt, lambda x: np.array([x[0], x[1]]))
+    with pytest.raises(Exception, match=r"`func` must return a scalar.*`jnp.sum`") as ours:
+        call(pm, lambda x: jnp.array([x[0], x[1]]))
+    assert type(ours.value) is scipys.type

@@ -25,6 +25,7 @@ from .._core import closures
 from .._core.backend import Backend
 from .._core.cache import CACHE
 from .._core.dropin import is_wide_int
+from .._core.errors import NotScalarError
 from .._core.hints import no_gradient, returned_pair, zero_gradient
 from .._core.sparse import SparseMatrix
 from .._core.tree import (
@@ -233,9 +234,8 @@ def scalar_output(
             "`(value, gradient)`, pass `jac=True`."
         ) from None
     if value.size != 1:
-        raise ValueError(
-            f"`fun` must return a scalar; it returned an array of shape {value.shape}. "
-            "Reduce it, for example with `jnp.sum`."
+        raise NotScalarError(
+            argument="fun", found=f"an array of shape {value.shape}", reduce="jnp.sum"
         )
     if not jnp.issubdtype(value.dtype, jnp.inexact):
         if differentiated:

@@ -10,6 +10,7 @@ import numpy as np
 import optree
 
 from .._core.backend import Backend
+from .._core.errors import NotScalarError
 from .._core.hints import returned_pair
 from .._core.scipy_compat import approx_derivative
 from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
@@ -48,9 +49,8 @@ def _scalar(value: Any, *, complex_ok: bool = False) -> Any:
         )
     array = np.asarray(value)
     if array.size != 1:
-        raise ValueError(
-            f"`fun` must return a scalar; it returned an array of shape {array.shape}. Reduce "
-            "it, for example with `np.sum`."
+        raise NotScalarError(
+            argument="fun", found=f"an array of shape {array.shape}", reduce="np.sum"
         )
     if array.dtype.kind == "c" and not complex_ok:
         raise TypeError(

@@ -21,6 +21,7 @@ import tensorflow as tf
 from .._core import closures
 from .._core.backend import Backend
 from .._core.cache import CACHE
+from .._core.errors import InputError, NotScalarError
 from .._core.hints import no_gradient, returned_pair
 from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf
 from . import tensorflow_compat
@@ -28,6 +29,8 @@ from . import tensorflow_compat
 _ZERO = tf.UnconnectedGradients.ZERO
 #: Marks this module's own traced helpers: plain Python that autograph need not rewrite.
 _library = tf.autograph.experimental.do_not_convert
+# The package's checks that run while a `tf.function` traces raise its structured errors.
+tensorflow_compat.passes_through_autograph(InputError)
 
 
 def describe_leaf(leaf: Any) -> tuple[tuple[int, ...], np.dtype] | None:
@@ -116,9 +119,8 @@ def scalar_output(
             f"`fun` must return a scalar tensor; it returned a {type(value).__name__}."
         ) from None
     if value.shape.num_elements() != 1:
-        raise ValueError(
-            f"`fun` must return a scalar; it returned a tensor of shape {value.shape}. Reduce it, "
-            "for example with `tf.reduce_sum`."
+        raise NotScalarError(
+            argument="fun", found=f"a tensor of shape {value.shape}", reduce="tf.reduce_sum"
         )
     if value.dtype.is_complex and not complex_ok:
         raise TypeError(

@@ -5,6 +5,10 @@ against the installed TensorFlow, so that a change in TensorFlow fails a test lo
   `ConcreteFunction._call_flat`: together they call a `tf.function`'s traced graph with its flat
   inputs, skipping the argument binding `tf.function` repeats in Python on every call (about
   110 us of the 190 one evaluation of a 1,000-element Rosenbrock takes).
+- autograph's `ag_pass_through` attribute: an exception class that has it leaves a `tf.function`
+  as itself. Without it autograph re-creates the exception from its message, which only works
+  for classes with `Exception`'s own constructor; it turns any other into a `StagingError`. The
+  package's structured errors (`_core.errors`) take keyword fields, so they need the attribute.
 """
 
 from __future__ import annotations
@@ -55,3 +59,9 @@ def flat_caller(compiled: Any, arrays: tuple[np.ndarray, ...], args: tuple) -> C
     if count == 1:
         return lambda x: run([tf.constant(x), *rest], captured)
     return lambda *arrays: run([*map(tf.constant, arrays), *rest], captured)
+
+
+def passes_through_autograph(error_type: type[BaseException]) -> None:
+    """Let exceptions of `error_type` raised while a `tf.function` traces leave it as
+    themselves, their type and fields kept."""
+    error_type.ag_pass_through = True  # type: ignore[attr-defined]

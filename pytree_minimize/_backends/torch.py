@@ -18,6 +18,7 @@ import optree
 import torch
 
 from .._core.backend import Backend
+from .._core.errors import NotScalarError
 from .._core.hints import no_gradient, returned_pair, torch_module_hint
 from .._core.tree import NAMESPACE, Layout, PyTree, build_layout, describe_host_leaf, flatten
 from . import torch_compat
@@ -179,9 +180,8 @@ def _scalar(value: Any, *, complex_ok: bool = False, differentiated: bool = Fals
             "objective with torch operations on the tensors of `x`."
         )
     if value.numel() != 1:
-        raise ValueError(
-            f"`fun` must return a scalar; it returned a tensor of shape {tuple(value.shape)}. "
-            "Reduce it, for example with `.sum()`."
+        raise NotScalarError(
+            argument="fun", found=f"a tensor of shape {tuple(value.shape)}", reduce=".sum()"
         )
     if value.is_complex() and not complex_ok:
         raise TypeError(

@@ -49,5 +49,21 @@ class LeafTypeError(InputTypeError):
         self.not_array = not_array
 
 
+class NotScalarError(InputValueError):
+    """A function that must return one number returned more: `found` says what (`an array of
+    shape (2,)`), `reduce` names the framework's reduction for the fix (`jnp.sum`)."""
+
+    def __init__(self, *, argument: str, found: str, reduce: str) -> None:
+        super().__init__(self.render(argument, found, reduce), argument=argument, found=found)
+        self.reduce = reduce
+
+    @staticmethod
+    def render(argument: str, found: str, reduce: str) -> str:
+        return (
+            f"`{argument}` must return a scalar; it returned {found}. Reduce it, for example "
+            f"with `{reduce}`."
+        )
+
+
 class EmptyTreeError(InputValueError):
     """A pytree argument whose leaves hold no elements at all."""

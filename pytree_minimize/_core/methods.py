@@ -269,6 +269,10 @@ ANNEALING_LOCAL_SEARCH = METHODS["l-bfgs-b"]
 #: `shgo`'s local method, and its options when no `minimizer_kwargs` are given.
 SHGO_LOCAL = METHODS["slsqp"]
 SHGO_DEFAULT_OPTIONS = {"ftol": 1e-12}
+#: The exception a global method raises for an objective that returns more than one number:
+#: scipy's `differential_evolution` checks and raises `RuntimeError`; the others fail inside
+#: NumPy with a `ValueError`.
+GLOBAL_NOT_SCALAR: dict[str, type[Exception]] = {"differential_evolution": RuntimeError}
 
 # scipy.optimize.least_squares and scipy.optimize.root, each with a table of its own.
 

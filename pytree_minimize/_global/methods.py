@@ -19,6 +19,7 @@ from .._core import methods as _methods
 from .._core.backend import BackendType
 from .._core.callbacks import check_callable, wants_intermediate_result
 from .._core.dropin import SCIPY, BestSeen, is_flat_vector, scipy_forms, takes_as_is
+from .._core.errors import NotScalarError
 from .._core.progress import progress_on
 from .._core.scipy_compat import dual_annealing_local_maxiter
 from .problem import (
@@ -59,14 +60,25 @@ def _run(problem: Problem, monitor: Monitor, solve: Callable[[], Any]) -> sopt.O
             result = solve()
     except RuntimeError as error:
         if isinstance(error.__cause__, Escaped):
-            raise error.__cause__.error from None
+            raise _as_scipy_raises(error.__cause__.error, problem.method) from None
         raise
     except Escaped as escaped:
-        raise escaped.error from None
+        raise _as_scipy_raises(escaped.error, problem.method) from None
+    except NotScalarError as error:  # from a local minimisation (basinhopping's steps)
+        raise _as_scipy_raises(error, problem.method) from None
     finally:
         monitor.history.close()
     to_trees(problem, result, monitor)
     return result
+
+
+def _as_scipy_raises(error: BaseException, method: str) -> BaseException:
+    """The objective's check in the global method's words: its argument is `func`, and the
+    exception type is the one scipy raises there."""
+    if isinstance(error, NotScalarError):
+        kind = _methods.GLOBAL_NOT_SCALAR.get(method, ValueError)
+        return kind(NotScalarError.render("func", error.found, error.reduce))
+    return error
 
 
 def _x_callback(tree: Callable[[np.ndarray], Any], monitor: Monitor, user: Any) -> Callable:

@@ -82,6 +82,7 @@ class Problem:
         self.backend_type = backend_type
         self.func = func
         self.args = args
+        self.method = method
         begun = start(backend_type, template, args, entry=method, name=name, allow_complex=False)
         self.backend, self.layout, self.trees = begun.backend, begun.layout, begun.trees
         #: The parameters' pytree as read (an array-like `x0` is scipy's array).
