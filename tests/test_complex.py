@@ -1,6 +1,6 @@
-"""Complex parameters in `minimize`, `argmin` and `root`: optimised as real and imaginary parts,
-dtype kept, gradients in `jax.grad`'s convention, against closed-form complex least squares and a
-closed-form complex root."""
+"""Complex parameters and residuals: optimised as real and imaginary parts, dtype kept, gradients
+in `jax.grad`'s convention; against closed-form complex least squares and a closed-form complex
+root."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pytree_minimize import argmin, minimize, root
+from pytree_minimize import argmin, curve_fit, least_squares, minimize, root
 
 
 @pytest.fixture(autouse=True)
@@ -169,18 +169,27 @@ def test_argmin_vmap_complex():
     np.testing.assert_allclose(zs[1], closed_form(a, 2.0j * b), atol=1e-5)
 
 
-def test_complex_residuals_name_the_split_and_the_split_finds_the_root():
-    def residual(z):
-        return z**2 - (3.0 + 4.0j)
+@pytest.mark.parametrize("method", ["hybr", "lm", "krylov", "broyden1"])
+def test_root_of_complex_residuals_over_complex_parameters(method):
+    # (2 + i)^2 = 3 + 4i: the root nearest the start, and the residual a complex leaf.
+    res = root(lambda z: {"r": z["w"] ** 2 - (3.0 + 4.0j)}, {"w": jnp.array([1.5 + 0.5j])},
+               method=method, tol=1e-12)  # fmt: skip
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x["w"], [2.0 + 1.0j], atol=1e-9)
+    assert res.x["w"].dtype == jnp.complex128 and res.fun["r"].dtype == np.complex128
+    np.testing.assert_allclose(res.fun["r"], [0.0], atol=1e-9)
 
-    with pytest.raises(TypeError, match=r"real and imaginary parts as two leaves"):
-        root(residual, jnp.array([1.0 + 1.0j]), method="krylov")
 
-    def split(z):
-        r = residual(z)
-        return {"re": r.real, "im": r.imag}
+def test_least_squares_of_complex_residuals_is_complex_least_squares():
+    a, b = problem()
+    res = least_squares(lambda z: a @ z - b, jnp.zeros(3, jnp.complex128))
+    np.testing.assert_allclose(res.x, closed_form(a, b), atol=1e-8)
+    best = a @ closed_form(a, b) - b
+    assert res.cost == pytest.approx(0.5 * np.sum(np.abs(best) ** 2), rel=1e-10)
+    np.testing.assert_allclose(res.fun, best, atol=1e-8)
 
-    for method in ("hybr", "lm", "krylov"):
-        res = root(split, jnp.array([1.0 + 1.0j]), method=method)
-        assert res.success, method
-        np.testing.assert_allclose(res.x, [2.0 + 1.0j], atol=1e-8)  # (2 + i)^2 = 3 + 4i
+
+def test_curve_fit_refuses_a_complex_model_and_names_the_split():
+    x = np.linspace(0.0, 1.0, 5)
+    with pytest.raises(TypeError, match=r"real and imaginary parts.*np.concatenate"):
+        curve_fit(lambda x, p: p["a"] * jnp.exp(1j * x), x, np.zeros(5), p0={"a": 1.0})

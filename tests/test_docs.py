@@ -32,6 +32,8 @@ PRINTS = {
     "traces.append(1)  # runs while JAX traces `loss`": ["1 [1.0, 2.0, 3.0] 0.5"],
     # The torch pattern fits Y = X @ (1, -2, 0.5) + 0.3 exactly.
     '{"weight": ..., "bias": ...}': ["tensor([[ 1.0000, -2.0000,  0.5000]]) tensor([0.3000])"],
+    # (2 + i)^2 = 3 + 4i.
+    "z**2 - (3.0 + 4.0j)": ["[2.+1.j]"],
 }
 #: Each public module and the page of the API reference that documents it.
 API_PAGES = {

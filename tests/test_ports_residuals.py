@@ -3,6 +3,8 @@ results as scipy on the flat problem with exact (or, for NumPy, finite-differenc
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import scipy.optimize as sopt
@@ -169,3 +171,27 @@ def test_numpy_port_defaults_to_scipys_two_point_jacobian():
     reference = sopt.least_squares(_flat_residual, X0_FLAT)
     np.testing.assert_allclose(_flat(result.x, np.asarray), reference.x, rtol=1e-10)
     assert result.nfev == reference.nfev and result.njev == reference.njev
+
+
+def _split_equation(v):  # z^2 = 3 + 4i over z = v[0] + i v[1], as two real equations
+    z = v[0] + 1j * v[1]
+    r = z**2 - (3.0 + 4.0j)
+    return [r.real, r.imag]
+
+
+@pytest.mark.parametrize("name", ["torch", "tensorflow", "numpy"])
+def test_complex_residuals_in_every_port(name):
+    module = pytest.importorskip(name)
+    port = importlib.import_module(f"pytree_minimize.ports.{name}")
+    if name == "torch":
+        z0 = module.tensor([1.5 + 0.5j], dtype=module.complex128)
+    elif name == "tensorflow":
+        z0 = module.constant([1.5 + 0.5j], dtype=module.complex128)
+    else:
+        z0 = np.array([1.5 + 0.5j])
+    reference = sopt.root(_split_equation, np.array([1.5, 0.5]), method="hybr")
+    sol = port.root(lambda p: {"r": p["z"] ** 2 - (3.0 + 4.0j)}, {"z": z0}, method="hybr")
+    got = complex(np.asarray(sol.x["z"])[0])
+    assert got == pytest.approx(complex(*reference.x), abs=1e-9)
+    assert got == pytest.approx(2.0 + 1.0j, abs=1e-8)
+    assert np.iscomplexobj(np.asarray(sol.fun["r"]))

@@ -737,9 +737,7 @@ class JaxBackend(Backend):
             spec = _flat_spec(layout)
             shapes = jax.eval_shape(lambda flat: call(unravel(layout, flat), *args), spec)
             register_jax_nodes(shapes)
-            return build_layout(
-                shapes, describe_leaf=describe_shape, name="fun(x)", allow_complex=False
-            )
+            return build_layout(shapes, describe_leaf=describe_shape, name="fun(x)")
 
         # Cached like a compiled function: tracing `fun` for its output shapes costs about as
         # much as a few evaluations. The output may depend on the shapes of `args`. A closure is
@@ -952,8 +950,15 @@ def _residual_body(call: Callable, layout: Layout, shardings: Any) -> Callable:
 
     def values(flat: jax.Array, args: tuple) -> jax.Array:
         out = call(unravel(layout, flat, shardings), *args)
-        leaves = optree.tree_leaves(out, namespace=NAMESPACE)
-        parts = [jnp.asarray(leaf).ravel() for leaf in leaves]
+        parts = []
+        for leaf in optree.tree_leaves(out, namespace=NAMESPACE):
+            leaf = jnp.asarray(leaf)
+            if jnp.iscomplexobj(leaf) and not jnp.iscomplexobj(flat):
+                # A complex residual is two real ones, as in the output's layout (a complex
+                # `flat` is a complex-step point: its residuals stay complex).
+                parts += [jnp.real(leaf).ravel(), jnp.imag(leaf).ravel()]
+            else:
+                parts.append(leaf.ravel())
         out = jnp.concatenate(parts) if len(parts) > 1 else parts[0]
         return out.astype(jnp.result_type(flat.dtype, out.dtype))
 

@@ -207,7 +207,7 @@ class NumpyBackend(Backend):
         # scipy evaluates `x0` first: that call is this one, so that `nfev` counts every call.
         x0_leaves = optree.tree_leaves(x0, namespace=NAMESPACE)
         self._first_residuals = (fun, layout.ravel([np.asarray(a) for a in x0_leaves]), out)
-        return build_layout(out, describe_leaf=describe_leaf, name="fun(x)", allow_complex=False)
+        return build_layout(out, describe_leaf=describe_leaf, name="fun(x)")
 
     def _first_evaluation(self, fun: Callable, x: np.ndarray) -> PyTree | None:
         """The output of `fun` at `x` where `residual_layout` just evaluated it there (once)."""
@@ -223,9 +223,15 @@ class NumpyBackend(Backend):
             out = self._first_evaluation(fun, x)
             if out is None:
                 out = fun(unravel(layout, x), *args)
-            leaves = optree.tree_leaves(out, namespace=NAMESPACE)
-            dtype = np.complex128 if np.iscomplexobj(x) else np.float64
-            parts = [np.asarray(leaf, dtype=dtype).ravel() for leaf in leaves]
+            stepped = np.iscomplexobj(x)  # a complex-step point: residuals stay complex
+            parts = []
+            for leaf in map(np.asarray, optree.tree_leaves(out, namespace=NAMESPACE)):
+                if np.iscomplexobj(leaf) and not stepped:
+                    # A complex residual is two real ones, as in the output's layout.
+                    parts += [leaf.real.ravel(), leaf.imag.ravel()]
+                else:
+                    parts.append(leaf.ravel())
+            parts = [np.asarray(part, np.complex128 if stepped else np.float64) for part in parts]
             return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
         return values

@@ -510,9 +510,7 @@ class TensorFlowBackend(Backend):
     # Residual functions (`least_squares`, `curve_fit`, `root`).
 
     def residual_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
-        return build_layout(
-            fun(x0, *args), describe_leaf=describe_leaf, name="fun(x)", allow_complex=False
-        )
+        return build_layout(fun(x0, *args), describe_leaf=describe_leaf, name="fun(x)")
 
     def _residual_function(
         self, kind: str, fun: Callable, layout: Layout, args: tuple, make: Callable
@@ -526,7 +524,14 @@ class TensorFlowBackend(Backend):
                 # Complex at the complex-step points of `jac='cs'`, else float64.
                 dtype = flat.dtype if flat.dtype.is_complex else tf.float64
                 leaves = optree.tree_leaves(call(unravel(layout, flat), *args), namespace=NAMESPACE)
-                parts = [tf.reshape(tf.cast(tf.convert_to_tensor(a), dtype), [-1]) for a in leaves]
+                parts = []
+                for leaf in map(tf.convert_to_tensor, leaves):
+                    if leaf.dtype.is_complex and not flat.dtype.is_complex:
+                        # A complex residual is two real ones, as in the output's layout.
+                        parts += [tf.math.real(leaf), tf.math.imag(leaf)]
+                    else:
+                        parts.append(leaf)
+                parts = [tf.reshape(tf.cast(part, dtype), [-1]) for part in parts]
                 return tf.concat(parts, 0) if len(parts) > 1 else parts[0]
 
             return make(values)

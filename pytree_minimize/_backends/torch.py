@@ -475,14 +475,20 @@ class TorchBackend(Backend):
     def residual_layout(self, fun: Callable, layout: Layout, args: tuple, x0: PyTree) -> Layout:
         with torch.no_grad():
             out = fun(self._as_evaluated(layout, x0), *args)
-        return build_layout(out, describe_leaf=describe_leaf, name="fun(x)", allow_complex=False)
+        return build_layout(out, describe_leaf=describe_leaf, name="fun(x)")
 
     def _residual_function(self, fun: Callable, layout: Layout, args: tuple) -> Callable:
         plan = self.plan(layout)
 
         def values(flat: torch.Tensor) -> torch.Tensor:
-            leaves = optree.tree_leaves(fun(plan.tree(flat), *args), namespace=NAMESPACE)
-            parts = [torch.as_tensor(leaf).reshape(-1) for leaf in leaves]
+            parts = []
+            for leaf in optree.tree_leaves(fun(plan.tree(flat), *args), namespace=NAMESPACE):
+                leaf = torch.as_tensor(leaf)
+                if leaf.is_complex() and not flat.is_complex():
+                    # A complex residual is two real ones, as in the output's layout.
+                    parts += [leaf.real.reshape(-1), leaf.imag.reshape(-1)]
+                else:
+                    parts.append(leaf.reshape(-1))
             out = torch.cat(parts) if len(parts) > 1 else parts[0]
             return out.to(flat.dtype) if flat.is_complex() else out.to(torch.float64)
 

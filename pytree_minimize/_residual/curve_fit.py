@@ -89,6 +89,13 @@ class _FlatModel:
                         "`lambda x, p: f(p, x)`."
                     ) from error
                 raise
+            if self._residuals.out_layout.has_complex:
+                raise TypeError(
+                    "`f` returned complex values; curve_fit fits real `ydata`, as scipy's does. "
+                    "Fit a complex model by its real and imaginary parts: return "
+                    "`jnp.concatenate([m.real, m.imag])` from `f` and pass "
+                    "`ydata=np.concatenate([y.real, y.imag])`."
+                )
             self._jacobian = None
             self._xdata = xdata
         return self._residuals

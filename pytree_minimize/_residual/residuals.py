@@ -67,7 +67,8 @@ def bind_kwargs(fun: Callable, args: tuple, kwargs: Any) -> tuple[Callable, tupl
 
 
 class Residuals:
-    """The flat evaluations of `fun(x, *args)`, a pytree of floating-point arrays.
+    """The flat evaluations of `fun(x, *args)`, a pytree of floating-point or complex arrays (a
+    complex residual is two real ones: its real parts, then its imaginary parts).
 
     Args:
         backend: The framework backend.
@@ -141,20 +142,12 @@ def residual_layout(
     try:
         return backend.residual_layout(fun, layout, args, x0)
     except LeafTypeError as error:
-        if not error.not_array and "complex" in str(error.found):
-            raise TypeError(
-                f"`fun` must return real residuals: `{error.path}` has dtype {error.found}. Return "
-                "its real and imaginary parts as two leaves, for example `{'re': r.real, 'im': "
-                "r.imag}`: the same sum of squares and the same roots. (scipy's own `root` takes "
-                "complex residuals with its methods for large problems, such as 'krylov'; the "
-                "NumPy port passes such a call of NumPy arrays to scipy as it is.)"
-            ) from None
         what = (
             f"is a {error.found}, not an array" if error.not_array else f"has dtype {error.found}"
         )
         raise TypeError(
-            f"`fun` must return floating-point residuals (an array or a pytree of arrays): "
-            f"`{error.path}` {what}. Cast the output, for example with `.astype(float)`."
+            "`fun` must return floating-point or complex residuals (an array or a pytree of "
+            f"arrays): `{error.path}` {what}. Cast the output, for example with `.astype(float)`."
         ) from None
     except EmptyTreeError:
         raise ValueError("`fun` returned no residuals (0 elements); return at least one.") from None
