@@ -536,3 +536,56 @@ def test_an_objective_returning_a_vector_raises_scipys_type_naming_func(name):
     with pytest.raises(Exception, match=r"`func` must return a scalar.*`jnp.sum`") as ours:
         call(pm, lambda x: jnp.array([x[0], x[1]]))
     assert type(ours.value) is scipys.type
+
+
+#: Run in a fresh process (no JAX threads to fork): the NumPy port's pytree problems with
+#: `workers`, against the same run evaluated in this process (scipy's path with `updating=
+#: 'deferred'` is the one it takes with workers), and an objective's error from a worker.
+WORKERS_SCRIPT = """
+import json, sys
+from multiprocessing.pool import ThreadPool
+import numpy as np
+from pytree_minimize.ports import numpy as pn
+
+def rastrigin(p):
+    x = np.concatenate([p["a"], p["b"]])
+    return float(10 * x.size + np.sum(x**2 - 10 * np.cos(2 * np.pi * x)))
+
+def vector(p):
+    return p["a"]
+
+box = pn.Bounds({"a": np.full(2, -5.12), "b": np.full(1, -5.12)}, 5.12)
+de = dict(maxiter=20, rng=1, updating="deferred", polish=False)
+out = {}
+for name, workers in [("serial", 1), ("processes", 2), ("map_like", ThreadPool(2).map)]:
+    res = pn.differential_evolution(rastrigin, box, workers=workers, **de)
+    out["de_" + name] = [np.concatenate([res.x["a"], res.x["b"]]).tolist(), res.fun, res.nfev]
+    res = pn.shgo(rastrigin, box, workers=workers, n=32, iters=1)
+    out["shgo_" + name] = [np.concatenate([res.x["a"], res.x["b"]]).tolist(), res.fun, res.nfev]
+try:
+    pn.differential_evolution(vector, box, workers=2, maxiter=2)
+except Exception as error:
+    out["error"] = [type(error).__name__, str(error)]
+json.dump(out, sys.stdout)
+"""
+
+
+def test_numpy_pytree_problems_run_in_worker_processes():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    run = subprocess.run(
+        [sys.executable, "-c", WORKERS_SCRIPT], capture_output=True, text=True, env=env, check=True
+    )
+    out = json.loads(run.stdout)
+    for method in ("de", "shgo"):
+        serial = out[f"{method}_serial"]
+        for parallel in (out[f"{method}_processes"], out[f"{method}_map_like"]):
+            np.testing.assert_allclose(parallel[0], serial[0], rtol=1e-12)
+            assert parallel[1:] == pytest.approx(serial[1:], rel=1e-12)
+    kind, message = out["error"]
+    assert kind == "RuntimeError" and "`func` must return a scalar" in message

@@ -68,6 +68,17 @@ def _ravel_output(out: PyTree) -> np.ndarray:
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
+class _Value:
+    """`fun` at a flat point, as a scalar: an object (not a closure), so that it pickles where
+    `fun` and `args` do, for scipy's worker processes."""
+
+    def __init__(self, fun: Callable, layout: Layout, args: tuple, complex_ok: bool) -> None:
+        self.fun, self.layout, self.args, self.complex_ok = fun, layout, args, complex_ok
+
+    def __call__(self, x: np.ndarray) -> Any:
+        return _scalar(self.fun(unravel(self.layout, x), *self.args), complex_ok=self.complex_ok)
+
+
 class NumpyBackend(Backend):
     """Backend for NumPy leaves without autodiff (see :mod:`pytree_minimize._backend`)."""
 
@@ -87,10 +98,7 @@ class NumpyBackend(Backend):
     def value(
         self, fun: Callable, layout: Layout, args: tuple, *, complex_step: bool = False
     ) -> Callable[[np.ndarray], Any]:
-        def value(x: np.ndarray) -> Any:
-            return _scalar(fun(unravel(layout, x), *args), complex_ok=complex_step)
-
-        return value
+        return _Value(fun, layout, args, complex_step)
 
     def value_and_grad(
         self, fun: Callable, layout: Layout, args: tuple

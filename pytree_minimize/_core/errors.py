@@ -29,6 +29,17 @@ class InputError(Exception):
         self.path = path
         self.found = found
 
+    def __reduce__(self) -> tuple:
+        # Pickled (from a worker process) by its message and fields, whatever its constructor.
+        return _restored, (type(self), str(self), self.__dict__)
+
+
+def _restored(error_type: type[InputError], message: str, fields: dict) -> InputError:
+    error = error_type.__new__(error_type)
+    Exception.__init__(error, message)
+    error.__dict__.update(fields)
+    return error
+
 
 class InputTypeError(InputError, TypeError):
     """An input of the wrong type or dtype."""

@@ -18,7 +18,9 @@ Which hook and which local step each scipy function takes is in `_global_methods
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import multiprocessing
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -365,6 +367,40 @@ def population_map(
         return np.where(np.isnan(values), np.inf, values) if nan_to_inf else values
 
     return population
+
+
+@contextlib.contextmanager
+def host_workers(problem: Problem, monitor: Monitor, workers: Any) -> Iterator[Any]:
+    """scipy's `workers` for a backend that cannot batch (NumPy): a map-like that hands the
+    backend's picklable evaluation to `workers` processes (or to the user's map-like) and
+    records the values here. scipy's own objective wrapper holds this run's monitor and cannot be
+    pickled, so the map-like ignores it. `workers=1`, and batching backends, stay as they are."""
+    if problem.backend.vectorizes or (isinstance(workers, int) and workers == 1):
+        yield workers
+        return
+    evaluate = problem.backend.value(problem.func, problem.layout, problem.args)
+    pool = None
+    if callable(workers):
+        mapper = workers
+    else:
+        pool = multiprocessing.Pool(None if workers == -1 else int(workers))
+        mapper = pool.map
+
+    def population(func: Callable, iterable: Any) -> Any:
+        try:
+            values = np.asarray(list(mapper(evaluate, iterable)), dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            # scipy replaces these with its own RuntimeError about map-like callables.
+            raise Escaped(error) from None
+        monitor.seen(values)
+        return values
+
+    try:
+        yield population
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
 
 
 # ---------------------------------------------------------------------------------------------
