@@ -176,14 +176,14 @@ def differential_evolution(
         if vectorized:
             # scipy then tests a whole population at once, (n, S) in and (m, S) out.
             scipy_constraints = [_columnwise(c) for c in scipy_constraints]
-        with host_workers(prob, monitor, 1 if vectorized else workers) as mapped:
+        with host_workers(prob, monitor, workers, objective_only=not vectorized) as mapped:
             return SCIPY.differential_evolution(
                 objective,
                 sopt.Bounds(prob.lb, prob.ub),
                 callback=_de_callback(prob.tree, monitor, user_callback),
                 polish=_polisher(prob, monitor, polish, constraint_list),
                 init=init if isinstance(init, str) else prob.batch(init, name="init"),
-                workers=workers if vectorized else mapped,
+                workers=mapped,
                 constraints=scipy_constraints,
                 x0=x0,
                 integrality=integrality,
@@ -436,9 +436,9 @@ def shgo(backend_type: BackendType, func: Any, bounds: Any, **options: Any) -> s
             # serial path (workers=1) reads a NaN value as inf; its parallel path does not.
             evaluate = batched(prob, monitor)
             workers = population_map(evaluate, nan_to_inf=workers == 1)
-        # With constraints shgo maps its feasibility checks through `workers` too, so only an
-        # unconstrained run has its objective evaluated in worker processes here.
-        with host_workers(prob, monitor, 1 if constraint_list else workers) as mapped:
+        # With constraints shgo maps its feasibility checks through `workers` too.
+        objective_only = not constraint_list
+        with host_workers(prob, monitor, workers, objective_only=objective_only) as mapped:
             return SCIPY.shgo(
                 value(prob, monitor),
                 list(zip(prob.lb, prob.ub, strict=True)),
@@ -447,7 +447,7 @@ def shgo(backend_type: BackendType, func: Any, bounds: Any, **options: Any) -> s
                     "method": DriverMethod(info.name, driver),
                     "options": scipy_options,
                 },
-                workers=workers if constraint_list else mapped,
+                workers=mapped,
                 **options,
             )
 

@@ -370,12 +370,20 @@ def population_map(
 
 
 @contextlib.contextmanager
-def host_workers(problem: Problem, monitor: Monitor, workers: Any) -> Iterator[Any]:
+def host_workers(
+    problem: Problem, monitor: Monitor, workers: Any, *, objective_only: bool
+) -> Iterator[Any]:
     """scipy's `workers` for a backend that cannot batch (NumPy): a map-like that hands the
     backend's picklable evaluation to `workers` processes (or to the user's map-like) and
     records the values here. scipy's own objective wrapper holds this run's monitor and cannot be
-    pickled, so the map-like ignores it. `workers=1`, and batching backends, stay as they are."""
-    if problem.backend.vectorizes or (isinstance(workers, int) and workers == 1):
+    pickled, so the map-like ignores it, which is right only where scipy maps nothing but the
+    objective through `workers` (`objective_only`). Otherwise, for `workers=1` and for batching
+    backends, `workers` stays as it is."""
+    if (
+        not objective_only
+        or problem.backend.vectorizes
+        or (isinstance(workers, int) and workers == 1)
+    ):
         yield workers
         return
     evaluate = problem.backend.value(problem.func, problem.layout, problem.args)
