@@ -259,6 +259,20 @@ def test_custom_method_gets_scipys_own_arguments(port):
     np.testing.assert_allclose(result.fun, expected.fun)
 
 
+def test_custom_method_gets_constraints_this_library_would_not_read():
+    # scipy's gh-10771: anything given as `constraints` reaches a custom method unchanged.
+    constraints = "constraints"
+    seen = []
+
+    def custom(fun, x0, constraints=(), **options):
+        seen.append(constraints)
+        return sopt.OptimizeResult(x=x0, fun=fun(x0), success=True)
+
+    sopt.minimize(_quadratic_np, [1, 2], method=custom, constraints=constraints)
+    numpy_port.minimize(_quadratic_np, [1, 2], method=custom, constraints=constraints)
+    assert len(seen) == 2 and seen[0] is constraints and seen[1] is constraints
+
+
 def test_torch_zero_d_tensors_keep_their_shape():
     torch = pytest.importorskip("torch")
     from pytree_minimize.ports.torch import minimize

@@ -470,9 +470,11 @@ def _minimize_as_scipy(backend: Backend, call: MinimizeCall) -> sopt.OptimizeRes
     layout = build_layout(x0, describe_leaf=backend.describe_leaf)
     bounds = _dropin.scipy_forms(bounds)  # this library's `Bounds` of arrays: scipy's `Bounds`
     # The one constraint parser reads them first: where scipy would fail on a malformed
-    # constraint, the error names the constraint and the fix.
-    for index, constraint in enumerate(_constraints.as_list(constraints)):
-        _constraints.parse(constraint, index)
+    # constraint, the error names the constraint and the fix. A custom method gets them from
+    # scipy as they were given, whatever they are.
+    if not callable(method):
+        for index, constraint in enumerate(_constraints.as_list(constraints)):
+            _constraints.parse(constraint, index)
     has_constraints = bool(constraints) if not isinstance(constraints, dict) else True
     info = normalize_method(method, has_bounds=bounds is not None, has_constraints=has_constraints)
     recorder = Recorder()
